@@ -1,0 +1,34 @@
+// Command vaultkube is the in-cluster binary: injector, agent, CSI provider.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vaultkube/vaultkube/agent"
+	"github.com/vaultkube/vaultkube/csi"
+	"github.com/vaultkube/vaultkube/internal/version"
+	"github.com/vaultkube/vaultkube/webhook"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "vaultkube",
+		Short:         "Vault on Kubernetes: injector, agent and CSI provider",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(webhook.NewCmdInjector(), agent.NewCmdAgent(), csi.NewCmdProvider(), &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), version.String("vaultkube"))
+		},
+	})
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}

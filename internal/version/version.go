@@ -1,0 +1,18 @@
+// Package version holds the build's version information, set at link time with -ldflags -X.
+package version
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Set with -ldflags "-X github.com/vaultkube/vaultkube/internal/version.Version=...".
+var (
+	Version = "v0.0.0-dev"
+	Commit  = "unknown"
+)
+
+// String is the one-line version shown by `vaultkube version` and `kubectl vault version`.
+func String(binary string) string {
+	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", binary, Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
