@@ -1,0 +1,54 @@
+# vaultkube — see README.md. `make demo` runs the main job, `make test` runs the tests.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/vaultkube/vaultkube/internal/version.Version=$(VERSION) \
+	-X github.com/vaultkube/vaultkube/internal/version.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+export CGO_ENABLED := 0
+
+.PHONY: all build test test-unit e2e bench demo image cluster-up cluster-down lint deps packages clean help
+
+all: build
+
+help: ## Show the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build kubectl-vault and vaultkube into bin/.
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+packages: ## Install the Debian packages the local cluster needs (containerd, runc, CNI, ...).
+	hack/install-packages.sh
+
+deps: packages ## Build (or reuse from ~/.cache/vaultkube) etcd, Kubernetes, Vault, CoreDNS, crane.
+	hack/build-deps.sh
+
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/...
+
+test-unit: ## Unit tests (no cluster).
+	$(GO) test -count=1 ./...
+
+e2e: deps build ## End-to-end tests against the real local cluster (started if not running).
+	hack/e2e.sh
+
+test: lint test-unit e2e ## Everything: lint, unit tests, e2e.
+
+bench: deps build ## Benchmarks with comparisons against the peers.
+	hack/bench.sh
+
+image: ## Build the vaultkube image archive (and import it when the local cluster runs).
+	test/cluster/images.sh vaultkube
+
+cluster-up: deps ## Start the local cluster (level 2: real pods).
+	test/cluster/up.sh 2
+
+cluster-down: ## Stop the local cluster and remove its state.
+	test/cluster/down.sh
+
+demo: deps build ## Local cluster with Vault and vaultkube, a pod receiving secrets.
+	hack/demo.sh
+
+clean: ## Remove build outputs (not the dependency cache).
+	rm -rf bin/

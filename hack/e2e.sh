@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the e2e suite against the local cluster. Reuses a running cluster; otherwise starts one
+# and stops it afterwards (set VAULTKUBE_KEEP_CLUSTER=1 to keep it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+. test/cluster/env.sh
+started=0
+if ! { running kube-apiserver && kubectl_vk get --raw /readyz >/dev/null 2>&1; }; then
+  timed "cluster-up" test/cluster/up.sh 2
+  started=1
+else
+  test/cluster/up.sh 2
+fi
+cleanup() {
+  if [ "$started" = 1 ] && [ "${VAULTKUBE_KEEP_CLUSTER:-0}" != 1 ]; then
+    test/cluster/down.sh
+  fi
+}
+trap cleanup EXIT
+export VAULTKUBE_STATE=$VK_STATE VAULTKUBE_BIN=$VK_BIN
+timed "e2e tests" go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/... "$@"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Stops every process the local cluster started (by recorded PID), the containers and their
+# shims, unmounts what kubelet and containerd mounted, deletes the network namespaces and
+# removes the cluster's state. Safe to run when nothing is running.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. hack/lib.sh
+. test/cluster/env.sh
+
+# Processes we started, most dependent first.
+for n in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  [ -f "$VK_PIDS/$n" ] && kill "$(cat "$VK_PIDS/$n")" 2>/dev/null
+done
+# Containers: every process in a kubepods cgroup, then the shims of our containerd.
+for f in $(find /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods -name cgroup.procs 2>/dev/null); do
+  xargs -r kill -9 <"$f" 2>/dev/null
+done
+pkill -9 -f "containerd-shim.*-address $VK_STATE/containerd/containerd.sock" 2>/dev/null
+[ -f "$VK_PIDS/containerd" ] && kill "$(cat "$VK_PIDS/containerd")" 2>/dev/null
+sleep 1
+for n in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do
+  [ -f "$VK_PIDS/$n" ] && kill -9 "$(cat "$VK_PIDS/$n")" 2>/dev/null
+done
+# Processes the e2e suite started inside the node namespace (injector, local Vault).
+pids=$(ip netns pids "$VK_NETNS" 2>/dev/null)
+[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+# Empty pod cgroups that kubelet created (never the machine's own).
+for ctl in /sys/fs/cgroup/*/; do
+  [ -d "$ctl/kubepods" ] && find "$ctl/kubepods" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
+# Mounts under the state dir, deepest first, and CNI's network namespaces.
+findmnt -rn -o TARGET | grep -E "^($VK_STATE|/run/netns/cni-|/run/containerd/io.containerd)" | sort -r |
+  while read -r m; do umount -l "$m" 2>/dev/null; done
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^(cni-|$VK_NETNS\$)"); do
+  ip netns del "$ns" 2>/dev/null
+done
+ip link del vk-host 2>/dev/null
+rm -rf "$VK_STATE" /tmp/hostpath_pv
+log "local cluster stopped and its state removed"
+exit 0

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the local cluster's images as archives (no Docker daemon, no registry) and imports
+# them into the node's containerd: pause, coredns, vault (Vault + a static busybox for the
+# shell `vault` users expect) and vaultkube (ours). Archives are cached in $VK_CACHE/images.
+# Usage: test/cluster/images.sh [pause|coredns|vault|vaultkube ...]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. hack/lib.sh
+. test/cluster/env.sh
+I=$VK_CACHE/images
+mkdir -p "$I"
+MKIMAGE=$I/mkimage
+go build -o "$MKIMAGE" ./hack/mkimage
+
+# fresh ARCHIVE SRC...: true when ARCHIVE exists and is newer than every SRC.
+fresh() {
+  local a=$1 s
+  shift
+  [ -f "$a" ] || return 1
+  for s in "$@"; do [ "$s" -nt "$a" ] && return 1; done
+  return 0
+}
+
+image_pause() {
+  go build -ldflags "-s -w" -o "$I/pause" ./test/cluster/pause
+  fresh "$I/pause.tar" "$I/pause" || "$MKIMAGE" -o "$I/pause.tar" -ref vaultkube.local/pause:dev \
+    -entrypoint /pause -file "/pause=$I/pause"
+}
+image_coredns() {
+  fresh "$I/coredns.tar" "$VK_BIN/coredns" || "$MKIMAGE" -o "$I/coredns.tar" -ref vaultkube.local/coredns:dev \
+    -entrypoint /coredns -file "/coredns=$VK_BIN/coredns"
+}
+image_vault() {
+  local bb=/bin/busybox args=() t
+  [ -x "$bb" ] || die "$bb is missing: apt-get install -y busybox-static (or run 'make deps')"
+  [ -x "$VK_BIN/vault" ] || die "$VK_BIN/vault is missing: run 'make deps'"
+  fresh "$I/vault.tar" "$VK_BIN/vault" "$bb" && return 0
+  for t in sh ash cat rm ls mkdir mv cp echo sleep env ps test id chmod sha256sum wc head tail \
+    grep sed awk wget nc ln touch stat du df find xargs tee tr cut date hostname printf true false kill; do
+    args+=(-link "/bin/$t=busybox")
+  done
+  "$MKIMAGE" -o "$I/vault.tar" -ref vaultkube.local/vault:dev -entrypoint /bin/vault \
+    -file "/bin/vault=$VK_BIN/vault" -file "/bin/busybox=$bb" "${args[@]}" \
+    -dir /tmp=1777 -dir /vault/data=0755 -dir /vault/config=0755 -dir /vault/logs=0755 \
+    -dir /home/vault=0755 -env HOME=/home/vault -env SKIP_SETCAP=true
+}
+image_vaultkube() {
+  go build -ldflags "-s -w" -o "$I/vaultkube" ./cmd/vaultkube
+  local extra=()
+  if [ -d cmd/vaultkube-agent ]; then
+    go build -ldflags "-s -w" -o "$I/vaultkube-agent" ./cmd/vaultkube-agent
+    extra=(-file "/vaultkube-agent=$I/vaultkube-agent")
+  fi
+  "$MKIMAGE" -o "$I/vaultkube.tar" -ref vaultkube.local/vaultkube:dev -entrypoint /vaultkube \
+    -file "/vaultkube=$I/vaultkube" "${extra[@]}"
+}
+
+import() {
+  local sock=$VK_STATE/containerd/containerd.sock
+  [ -S "$sock" ] || { log "containerd is not running: built $I/$1.tar, not imported"; return 0; }
+  ctr --address "$sock" -n k8s.io images import --snapshotter overlayfs "$I/$1.tar" >/dev/null
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(pause coredns vault vaultkube)
+for t in "${targets[@]}"; do
+  case $t in pause|coredns|vault|vaultkube) ;; *) die "unknown image '$t'" ;; esac
+  "image_$t"
+  import "$t"
+  log "image vaultkube.local/$t:dev ready"
+done
