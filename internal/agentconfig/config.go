@@ -48,6 +48,9 @@ type Vault struct {
 	// ClientMaxRetries and ClientTimeout follow vault-k8s's agent-client-* annotations.
 	ClientMaxRetries *int   `json:"clientMaxRetries,omitempty"`
 	ClientTimeout    string `json:"clientTimeout,omitempty"`
+	// ProxyAddress is an HTTP(S) proxy for requests to Vault (vault-k8s proxy-address).
+	// The injector also sets HTTPS_PROXY in the agent container.
+	ProxyAddress string `json:"proxyAddress,omitempty"`
 }
 
 // Auth says how to log in.

@@ -1,0 +1,168 @@
+package injector
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	utilversion "k8s.io/apimachinery/pkg/util/version"
+)
+
+// DefaultAgentImage is the agent image when neither the flag nor the annotation sets one.
+const DefaultAgentImage = "vaultkube/vaultkube:dev"
+
+// Native sidecar modes of Config.NativeSidecar.
+const (
+	NativeAuto  = "auto"
+	NativeTrue  = "true"
+	NativeFalse = "false"
+)
+
+// nativeSidecarMinVersion is the first Kubernetes release with sidecar containers on by default.
+var nativeSidecarMinVersion = utilversion.MajorMinor(1, 29)
+
+// Config holds the cluster-wide defaults of the injector (flags of `vaultkube injector`).
+// Annotations override most of them per pod.
+type Config struct {
+	VaultAddress   string
+	VaultNamespace string
+	ProxyAddress   string
+	AgentImage     string
+	AuthType       string
+	AuthPath       string
+	// DefaultTemplate is "map" or "json".
+	DefaultTemplate string
+	LogLevel        string
+	LogFormat       string
+
+	RequestsCPU, RequestsMem, RequestsEphemeral string
+	LimitsCPU, LimitsMem, LimitsEphemeral       string
+
+	RunAsUser          int64
+	RunAsGroup         int64
+	RunAsSameUser      bool
+	SetSecurityContext bool
+	RevokeOnShutdown   bool
+
+	// NativeSidecar is auto, true or false. Auto uses a native sidecar when ServerVersion
+	// is at least 1.29.
+	NativeSidecar string
+	// ServerVersion is the API server's version (for example "v1.37.2"), set by the webhook
+	// from discovery; empty when unknown.
+	ServerVersion string
+
+	// TokenAudience and TokenExpirationSeconds shape the agent's projected token.
+	TokenAudience          string
+	TokenExpirationSeconds int64
+
+	// SecretsVolumeSizeLimit caps the memory emptyDir that holds rendered secrets.
+	SecretsVolumeSizeLimit string
+
+	// EnvModeWarnOnly makes env mode skip (with a warning) containers without an explicit
+	// command instead of denying the pod.
+	EnvModeWarnOnly bool
+
+	// SkipNamespaces are never mutated.
+	SkipNamespaces []string
+}
+
+// DefaultConfig returns the defaults documented in the annotation table.
+func DefaultConfig() Config {
+	return Config{
+		AgentImage:             DefaultAgentImage,
+		AuthType:               "kubernetes",
+		AuthPath:               "auth/kubernetes",
+		DefaultTemplate:        "map",
+		LogLevel:               "info",
+		LogFormat:              "standard",
+		RequestsCPU:            "250m",
+		RequestsMem:            "64Mi",
+		LimitsCPU:              "500m",
+		LimitsMem:              "128Mi",
+		RunAsUser:              100,
+		RunAsGroup:             1000,
+		SetSecurityContext:     true,
+		NativeSidecar:          NativeAuto,
+		TokenExpirationSeconds: 3600,
+		SecretsVolumeSizeLimit: "16Mi",
+		SkipNamespaces:         []string{"kube-system", "kube-public"},
+	}
+}
+
+// Validate checks the configuration once at startup, so that admission never fails on it.
+func (c Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if c.VaultAddress != "" {
+		if err := checkURL(c.VaultAddress); err != nil {
+			add("vault address: %v", err)
+		}
+	}
+	if c.ProxyAddress != "" {
+		if err := checkURL(c.ProxyAddress); err != nil {
+			add("proxy address: %v", err)
+		}
+	}
+	if c.AgentImage == "" {
+		add("agent image must not be empty")
+	}
+	if err := checkOneOf("kubernetes", "jwt")(c.AuthType); err != nil {
+		add("auth type: %v", err)
+	}
+	if c.AuthPath == "" {
+		add("auth path must not be empty")
+	}
+	if err := checkOneOf("map", "json")(c.DefaultTemplate); err != nil {
+		add("default template: %v", err)
+	}
+	for name, q := range map[string]string{
+		"requests cpu": c.RequestsCPU, "requests memory": c.RequestsMem, "requests ephemeral storage": c.RequestsEphemeral,
+		"limits cpu": c.LimitsCPU, "limits memory": c.LimitsMem, "limits ephemeral storage": c.LimitsEphemeral,
+		"secrets volume size limit": c.SecretsVolumeSizeLimit,
+	} {
+		if err := checkQuantity(q); err != nil {
+			add("%s: %v", name, err)
+		}
+	}
+	if err := checkOneOf(NativeAuto, NativeTrue, NativeFalse)(c.NativeSidecar); err != nil {
+		add("native sidecar: %v", err)
+	}
+	if c.ServerVersion != "" {
+		if _, err := utilversion.ParseGeneric(c.ServerVersion); err != nil {
+			add("server version %q: %v", c.ServerVersion, err)
+		}
+	}
+	if c.TokenExpirationSeconds < 600 {
+		add("token expiration must be at least 600 seconds (Kubernetes' minimum), got %d", c.TokenExpirationSeconds)
+	}
+	if c.RunAsUser < 0 || c.RunAsGroup < 0 {
+		add("run-as user and group must not be negative")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("injector configuration: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// ServerSupportsNativeSidecars reports whether ServerVersion is known and at least 1.29.
+func (c Config) ServerSupportsNativeSidecars() bool {
+	if c.ServerVersion == "" {
+		return false
+	}
+	v, err := utilversion.ParseGeneric(c.ServerVersion)
+	if err != nil {
+		return false
+	}
+	return v.AtLeast(nativeSidecarMinVersion)
+}
+
+func (c Config) sizeLimit() *resource.Quantity {
+	if c.SecretsVolumeSizeLimit == "" {
+		return nil
+	}
+	q, err := resource.ParseQuantity(c.SecretsVolumeSizeLimit)
+	if err != nil {
+		return nil
+	}
+	return &q
+}

@@ -1,0 +1,413 @@
+package injector
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Spec is the validated, typed form of a pod's annotations merged with the Config defaults.
+// Everything downstream of ParseAnnotations reads the Spec, never the annotations.
+type Spec struct {
+	Secrets []Secret
+
+	// Containers are the names from agent-inject-containers; nil means all.
+	Containers []string
+
+	InitFirst       bool
+	PrePopulate     bool
+	PrePopulateOnly bool
+	InjectToken     bool
+	// NativeSidecar is the vaultkube.io/agent-native-sidecar override; nil follows Config.
+	NativeSidecar *bool
+
+	Image             string
+	ExtraSecret       string
+	TLSSecret         string
+	RequestsCPU       string
+	RequestsMem       string
+	RequestsEphemeral string
+	LimitsCPU         string
+	LimitsMem         string
+	LimitsEphemeral   string
+
+	RevokeOnShutdown bool
+	VaultAddress     string
+	VaultNamespace   string
+	ProxyAddress     string
+	CACert           string
+	CAPath           string
+	ClientCert       string
+	ClientKey        string
+	TLSServerName    string
+	TLSSkipVerify    bool
+	ClientMaxRetries *int
+	ClientTimeout    string
+	GoMaxProcs       string
+	LogLevel         string
+	LogFormat        string
+
+	Role       string
+	AuthType   string
+	AuthPath   string
+	AuthConfig map[string]string
+
+	SecretVolumePath           string
+	DefaultTemplate            string
+	StaticSecretRenderInterval string
+
+	SetSecurityContext bool
+	// RunAsUser and RunAsGroup are set only when the annotation is present.
+	RunAsUser     *int64
+	RunAsGroup    *int64
+	RunAsSameUser bool
+
+	ShareProcessNamespace *bool
+	TokenVolumeName       string
+	CopyVolumeMountsFrom  string
+	TokenAudience         string
+
+	JSONPatch     string
+	InitJSONPatch string
+
+	// Env turns on env mode (vaultkube.io/agent-inject-env).
+	Env bool
+}
+
+// Secret is one rendered secret (agent-inject-secret-<name> and its companions).
+type Secret struct {
+	// Name is the secret name as used in file names (lower-cased unless preserve-secret-case).
+	Name string
+	// RawName is the suffix exactly as written in the annotation keys.
+	RawName string
+	// Path is the Vault path.
+	Path         string
+	Template     string
+	TemplateFile string
+	LeftDelim    string
+	RightDelim   string
+	// File is the file name relative to MountPath.
+	File      string
+	MountPath string
+	Perms     string
+	Command   []string
+	// ErrorOnMissingKey fails the render on a missing key.
+	ErrorOnMissingKey bool
+	EnvPrefix         string
+}
+
+// Destination is the absolute path the agent writes the secret to.
+func (s Secret) Destination() string { return path.Join(s.MountPath, s.File) }
+
+// AnnotationError is a denial reason: an annotation and what is wrong with it.
+type AnnotationError struct {
+	Key     string
+	Problem string
+}
+
+func (e *AnnotationError) Error() string { return fmt.Sprintf("annotation %s: %s", e.Key, e.Problem) }
+
+// ErrNotInjected is returned by ParseAnnotations for pods that do not ask for injection.
+var ErrNotInjected = errors.New("pod does not request injection")
+
+// ParseAnnotations validates the vault.hashicorp.com/* and vaultkube.io/* annotations and
+// merges them with cfg into a Spec. Unknown and unimplemented annotations become warnings;
+// invalid values, templates that do not parse and path traversal become errors (all of them,
+// joined, each an *AnnotationError).
+func ParseAnnotations(ann map[string]string, cfg Config) (*Spec, []string, error) {
+	p := parser{ann: ann, cfg: cfg}
+	spec := p.parse()
+	if len(p.errs) > 0 {
+		return nil, p.warnings, errors.Join(p.errs...)
+	}
+	return spec, p.warnings, nil
+}
+
+type parser struct {
+	ann      map[string]string
+	cfg      Config
+	warnings []string
+	errs     []error
+}
+
+func (p *parser) fail(key, format string, args ...any) {
+	p.errs = append(p.errs, &AnnotationError{Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+// value returns the annotation value or def.
+func (p *parser) value(key, def string) string {
+	if v, ok := p.ann[key]; ok {
+		return v
+	}
+	return def
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	v, ok := p.ann[key]
+	if !ok {
+		return def
+	}
+	b, err := parseBool(v)
+	if err != nil {
+		return def // reported by the table check
+	}
+	return b
+}
+
+func (p *parser) optBool(key string) *bool {
+	if _, ok := p.ann[key]; !ok {
+		return nil
+	}
+	b := p.boolean(key, false)
+	return &b
+}
+
+func (p *parser) optInt64(key string) *int64 {
+	v, ok := p.ann[key]
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
+func (p *parser) parse() *Spec {
+	keys := make([]string, 0, len(p.ann))
+	for k := range p.ann {
+		if strings.HasPrefix(k, Prefix) || strings.HasPrefix(k, Ext) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+
+	// Pass 1: the table. Unknown keys and unimplemented rows warn; implemented rows validate.
+	for _, k := range keys {
+		v := p.ann[k]
+		row, _, ok := rows.lookup(k)
+		if !ok {
+			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s is unknown to vaultkube and is ignored", k))
+			continue
+		}
+		if !row.Implemented {
+			if v != row.Default {
+				p.warnings = append(p.warnings, fmt.Sprintf("annotation %s is not supported by vaultkube yet and is ignored", k))
+			}
+			continue
+		}
+		if row.Check != nil {
+			if err := row.Check(v); err != nil {
+				p.fail(k, "%v", err)
+			}
+		}
+	}
+
+	cfg := p.cfg
+	s := &Spec{
+		InitFirst:                  p.boolean(AnnInitFirst, false),
+		PrePopulate:                p.boolean(AnnPrePopulate, true),
+		PrePopulateOnly:            p.boolean(AnnPrePopulateOnly, false),
+		InjectToken:                p.boolean(AnnInjectToken, false),
+		NativeSidecar:              p.optBool(ExtNativeSidecar),
+		Image:                      strings.TrimSpace(p.value(AnnImage, cfg.AgentImage)),
+		ExtraSecret:                p.value(AnnExtraSecret, ""),
+		TLSSecret:                  p.value(AnnTLSSecret, ""),
+		RequestsCPU:                p.value(AnnRequestsCPU, cfg.RequestsCPU),
+		RequestsMem:                p.value(AnnRequestsMem, cfg.RequestsMem),
+		RequestsEphemeral:          p.value(AnnRequestsEphemeral, cfg.RequestsEphemeral),
+		LimitsCPU:                  p.value(AnnLimitsCPU, cfg.LimitsCPU),
+		LimitsMem:                  p.value(AnnLimitsMem, cfg.LimitsMem),
+		LimitsEphemeral:            p.value(AnnLimitsEphemeral, cfg.LimitsEphemeral),
+		RevokeOnShutdown:           p.boolean(AnnRevokeOnShutdown, cfg.RevokeOnShutdown),
+		VaultAddress:               p.value(AnnService, cfg.VaultAddress),
+		VaultNamespace:             p.value(AnnNamespace, cfg.VaultNamespace),
+		ProxyAddress:               p.value(AnnProxyAddress, cfg.ProxyAddress),
+		CACert:                     p.value(AnnCACert, ""),
+		CAPath:                     p.value(AnnCAKey, ""),
+		ClientCert:                 p.value(AnnClientCert, ""),
+		ClientKey:                  p.value(AnnClientKey, ""),
+		TLSServerName:              p.value(AnnTLSServerName, ""),
+		TLSSkipVerify:              p.boolean(AnnTLSSkipVerify, false),
+		ClientTimeout:              p.value(AnnClientTimeout, ""),
+		GoMaxProcs:                 strings.TrimSpace(p.value(AnnGoMaxProcs, "")),
+		LogLevel:                   p.value(AnnLogLevel, cfg.LogLevel),
+		LogFormat:                  p.value(AnnLogFormat, cfg.LogFormat),
+		Role:                       p.value(AnnRole, ""),
+		AuthType:                   p.value(AnnAuthType, cfg.AuthType),
+		AuthPath:                   p.value(AnnAuthPath, cfg.AuthPath),
+		SecretVolumePath:           p.value(AnnSecretVolumePath, "/vault/secrets"),
+		DefaultTemplate:            p.value(AnnDefaultTemplate, cfg.DefaultTemplate),
+		StaticSecretRenderInterval: p.value(AnnStaticSecretRenderInterval, ""),
+		SetSecurityContext:         p.boolean(AnnSetSecurityContext, cfg.SetSecurityContext),
+		RunAsUser:                  p.optInt64(AnnRunAsUser),
+		RunAsGroup:                 p.optInt64(AnnRunAsGroup),
+		RunAsSameUser:              p.boolean(AnnRunAsSameUser, cfg.RunAsSameUser),
+		ShareProcessNamespace:      p.optBool(AnnShareProcessNamespace),
+		TokenVolumeName:            p.value(AnnServiceAccountTokenVolume, ""),
+		CopyVolumeMountsFrom:       p.value(AnnCopyVolumeMounts, ""),
+		TokenAudience:              p.value(ExtTokenAudience, cfg.TokenAudience),
+		JSONPatch:                  p.value(AnnJSONPatch, ""),
+		InitJSONPatch:              p.value(AnnInitJSONPatch, ""),
+		Env:                        p.boolean(ExtInjectEnv, false),
+	}
+	if v, ok := p.ann[AnnContainers]; ok {
+		s.Containers = splitList(v)
+	}
+	if v, ok := p.ann[AnnClientMaxRetries]; ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			s.ClientMaxRetries = &n
+		}
+	}
+	if s.ClientTimeout != "" {
+		if d, err := parseDuration(s.ClientTimeout); err == nil {
+			s.ClientTimeout = d.String()
+		}
+	}
+	// vault-k8s: a run-as-* annotation turns the security context on unless it is set explicitly.
+	if _, set := p.ann[AnnSetSecurityContext]; !set && (s.RunAsUser != nil || s.RunAsGroup != nil || p.ann[AnnRunAsSameUser] != "") {
+		s.SetSecurityContext = true
+	}
+
+	if s.VaultAddress == "" {
+		p.fail(AnnService, "no Vault address: set this annotation or the injector's --vault-address")
+	}
+	if s.Image == "" {
+		p.fail(AnnImage, "no agent image")
+	}
+	for _, k := range keys {
+		if row, name, ok := rows.lookup(k); ok && row.Key == AnnAuthConfig {
+			if s.AuthConfig == nil {
+				s.AuthConfig = map[string]string{}
+			}
+			s.AuthConfig[name] = p.ann[k]
+		}
+	}
+	if s.Role == "" {
+		s.Role = s.AuthConfig["role"]
+	}
+	if s.Role == "" {
+		p.fail(AnnRole, "no Vault role: set this annotation (or auth-config-role)")
+	}
+	p.checkRequestLimit(AnnRequestsCPU, s.RequestsCPU, s.LimitsCPU)
+	p.checkRequestLimit(AnnRequestsMem, s.RequestsMem, s.LimitsMem)
+	p.checkRequestLimit(AnnRequestsEphemeral, s.RequestsEphemeral, s.LimitsEphemeral)
+
+	s.Secrets = p.secrets(keys, s)
+	p.orphans(keys, s)
+	return s
+}
+
+func (p *parser) checkRequestLimit(key, req, limit string) {
+	if req == "" || limit == "" || checkQuantity(req) != nil || checkQuantity(limit) != nil {
+		return
+	}
+	if r, l := mustQuantity(req), mustQuantity(limit); r.Cmp(l) > 0 {
+		p.fail(key, "request %s is greater than the limit %s", req, limit)
+	}
+}
+
+// secretKeys are the per-secret rows that declare a secret on their own.
+var secretKeys = map[string]bool{AnnSecret: true, AnnTemplate: true, AnnTemplateFile: true}
+
+func (p *parser) secrets(keys []string, s *Spec) []Secret {
+	preserveAll := p.boolean(AnnPreserveSecretCase, false)
+	seen := map[string]bool{}
+	var out []Secret
+	names := map[string]string{} // file name -> raw name, to catch collisions
+	for _, k := range keys {
+		row, raw, ok := rows.lookup(k)
+		if !ok || !secretKeys[row.Key] || raw == "" || seen[raw] || strings.TrimSpace(p.ann[k]) == "" {
+			continue
+		}
+		seen[raw] = true
+		name := raw
+		if !p.boolean(AnnPreserveSecretCase+"-"+raw, preserveAll) {
+			name = strings.ToLower(raw)
+		}
+		sec := Secret{
+			Name:              name,
+			RawName:           raw,
+			Path:              p.ann[AnnSecret+"-"+raw],
+			Template:          p.ann[AnnTemplate+"-"+raw],
+			LeftDelim:         p.value(AnnLeftDelim+"-"+raw, "{{"),
+			RightDelim:        p.value(AnnRightDelim+"-"+raw, "}}"),
+			File:              p.value(AnnFile+"-"+raw, name),
+			MountPath:         p.value(AnnSecretVolumePath+"-"+raw, s.SecretVolumePath),
+			Perms:             p.ann[AnnPerms+"-"+raw],
+			ErrorOnMissingKey: p.boolean(AnnErrorOnMissingKey+"-"+raw, false),
+		}
+		if sec.Template == "" {
+			sec.TemplateFile = p.ann[AnnTemplateFile+"-"+raw]
+		}
+		if cmd, ok := p.ann[AnnCommand+"-"+raw]; ok {
+			if argv, err := splitCommand(cmd); err == nil {
+				sec.Command = argv
+				if base := path.Base(argv[0]); base == "sh" || base == "bash" || base == "ash" {
+					p.warnings = append(p.warnings, fmt.Sprintf("annotation %s runs %s: the vaultkube agent image has no shell, the command will fail", AnnCommand+"-"+raw, argv[0]))
+				}
+			}
+		}
+		if _, explicit := p.ann[AnnFile+"-"+raw]; !explicit {
+			if err := checkRelFile(sec.File); err != nil {
+				p.fail(AnnSecret+"-"+raw, "secret name %q cannot be a file name: %v", raw, err)
+			}
+		}
+		if sec.Template != "" {
+			if err := ValidateTemplate(sec.Template, sec.LeftDelim, sec.RightDelim); err != nil {
+				p.fail(AnnTemplate+"-"+raw, "%v", err)
+			}
+		}
+		if s.Env {
+			sec.EnvPrefix = p.value(ExtEnvPrefix+"-"+raw, envPrefix(name))
+		}
+		dest := sec.Destination()
+		if other, dup := names[dest]; dup {
+			p.fail(AnnFile+"-"+raw, "secrets %q and %q both render to %s", other, raw, dest)
+		}
+		names[dest] = raw
+		out = append(out, sec)
+	}
+	return out
+}
+
+// orphans warns about per-secret annotations whose secret is not declared.
+func (p *parser) orphans(keys []string, s *Spec) {
+	declared := map[string]bool{}
+	for _, sec := range s.Secrets {
+		declared[sec.RawName] = true
+	}
+	for _, k := range keys {
+		row, raw, ok := rows.lookup(k)
+		if !ok || !row.PerSecret || !row.Implemented || raw == "" || declared[raw] || secretKeys[row.Key] {
+			continue
+		}
+		switch row.Key {
+		case AnnAuthConfig:
+			continue
+		}
+		p.warnings = append(p.warnings, fmt.Sprintf("annotation %s refers to secret %q, which no %s-%s annotation declares", k, raw, AnnSecret, raw))
+	}
+}
+
+// envPrefix turns a secret name into an environment variable prefix: "db-creds" -> "DB_CREDS_".
+func envPrefix(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		switch {
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || (unicode.IsDigit(r) && i > 0)):
+			b.WriteRune(unicode.ToUpper(r))
+		case unicode.IsDigit(r):
+			b.WriteString("_")
+			b.WriteRune(r)
+		default:
+			b.WriteRune('_')
+		}
+	}
+	return b.String() + "_"
+}
