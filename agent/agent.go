@@ -1,0 +1,225 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/vaultkube/vaultkube/internal/agentconfig"
+)
+
+// Tuning holds the retry and timing knobs that the JSON config does not carry. Defaults
+// fit a pod; tests shorten them.
+type Tuning struct {
+	// Login bounds the first login in init and exec mode (a sidecar retries forever).
+	Login retryPolicy
+	// Render bounds Vault reads in init and exec mode (a sidecar retries forever).
+	Render retryPolicy
+	// RestartBackoff is the pause before a sidecar restarts a failed template runner.
+	RestartBackoff time.Duration
+}
+
+// DefaultTuning: about half a minute of login retries and about twenty seconds of read
+// retries before an init container gives up (kubelet then restarts it).
+func DefaultTuning() Tuning {
+	return Tuning{
+		Login:          retryPolicy{Attempts: 8, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second},
+		Render:         retryPolicy{Attempts: 6, Backoff: 250 * time.Millisecond, MaxBackoff: 8 * time.Second},
+		RestartBackoff: 5 * time.Second,
+	}
+}
+
+// session is what every mode shares: the parsed config, the logger, the Vault client and
+// the current token.
+type session struct {
+	cfg    *agentconfig.Config
+	log    *slog.Logger
+	tuning Tuning
+	client *api.Client
+
+	mu    sync.Mutex
+	token string
+}
+
+func newSession(cfg *agentconfig.Config, logOut io.Writer, tuning Tuning) (*session, error) {
+	lg, err := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return nil, err
+	}
+	// consul-template logs through the standard library's logger.
+	log.SetFlags(0)
+	log.SetOutput(stdlogBridge{log: lg})
+	c, err := newVaultClient(cfg.Vault)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, log: lg, tuning: tuning, client: c}, nil
+}
+
+func (s *session) staticInterval() (time.Duration, error) {
+	if s.cfg.StaticSecretRenderInterval == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s.cfg.StaticSecretRenderInterval)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("agent config: staticSecretRenderInterval %q is not a positive duration", s.cfg.StaticSecretRenderInterval)
+	}
+	return d, nil
+}
+
+// login performs the first login (bounded when bounded is true) and records the token.
+func (s *session) login(ctx context.Context, bounded bool) (*api.Secret, error) {
+	p := s.tuning.Login
+	if !bounded {
+		p.Attempts = 0
+	}
+	secret, err := loginWithRetry(ctx, s.client, s.cfg.Auth, p, s.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setToken(secret.Auth.ClientToken); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}
+
+// setToken records tok and writes it to the token sink, if one is configured.
+func (s *session) setToken(tok string) error {
+	s.mu.Lock()
+	s.token = tok
+	s.mu.Unlock()
+	if s.cfg.TokenSinkPath == "" {
+		return nil
+	}
+	if err := writeFileAtomic(s.cfg.TokenSinkPath, []byte(tok), 0o640); err != nil {
+		return fmt.Errorf("token sink: %w", err)
+	}
+	s.log.Info("token written", "path", s.cfg.TokenSinkPath)
+	return nil
+}
+
+func (s *session) currentToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token
+}
+
+// keepToken renews and replaces the token in the background, publishing new ones on out.
+func (s *session) keepToken(ctx context.Context, first *api.Secret, out latest) {
+	keepToken(ctx, s.client, s.cfg.Auth, first, s.tuning.Login, s.log, func(tok string) {
+		if err := s.setToken(tok); err != nil {
+			s.log.Error("new token not written", "error", err)
+		}
+		out.put(tok)
+	})
+}
+
+func (s *session) revoke() {
+	if tok := s.currentToken(); tok != "" {
+		revokeToken(s.client, tok, s.log)
+	}
+}
+
+func (s *session) touchReady() {
+	if s.cfg.ReadyFile == "" {
+		return
+	}
+	if err := writeFileAtomic(s.cfg.ReadyFile, nil, 0o644); err != nil {
+		s.log.Error("ready file not written", "path", s.cfg.ReadyFile, "error", err)
+		return
+	}
+	s.log.Debug("ready file written", "path", s.cfg.ReadyFile)
+}
+
+// runAgent is `vaultkube agent`: init mode renders once and returns; sidecar mode renders,
+// marks readiness, keeps token and leases fresh, re-renders on change until ctx ends, and
+// revokes its token at the end if asked to.
+func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdErr io.Writer, tuning Tuning) error {
+	s, err := newSession(cfg, logOut, tuning)
+	if err != nil {
+		return err
+	}
+	if cfg.Mode == "exec" {
+		return errors.New("agent config: mode exec runs as `vaultkube agent exec -- COMMAND [ARGS...]`")
+	}
+	once := cfg.Mode == "init" || cfg.ExitAfterAuth
+	templates, err := buildTemplates(cfg.Templates, false)
+	if err != nil {
+		return err
+	}
+	interval, err := s.staticInterval()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	s.log.Info("agent starting", "mode", cfg.Mode, "vault", cfg.Vault.Address, "templates", len(templates))
+
+	first, err := s.login(ctx, once)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	tokens := make(latest, 1)
+	tokens.put(first.Auth.ClientToken)
+
+	e := &engine{
+		vault: cfg.Vault, log: s.log, templates: templates,
+		sink:            newSink(s.log, templates, false, cmdOut, cmdErr),
+		once:            once,
+		retry:           tuning.Render,
+		restartBackoff:  tuning.RestartBackoff,
+		staticInterval:  interval,
+		failBeforeReady: false,
+		onReady: func() {
+			s.touchReady()
+			s.log.Info("first render complete", "elapsed", time.Since(start).String())
+		},
+	}
+	if !once {
+		e.retry.Attempts = 0
+	}
+
+	if once {
+		if len(templates) == 0 {
+			s.touchReady()
+			s.log.Info("no templates; done after login")
+		} else if err := e.run(ctx, tokens); err != nil {
+			return err
+		}
+		if cfg.RevokeOnShutdown && cfg.TokenSinkPath == "" {
+			s.revoke()
+		}
+		return nil
+	}
+
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.keepToken(bg, first, tokens)
+	}()
+	if len(templates) == 0 {
+		s.touchReady()
+		<-ctx.Done()
+	} else {
+		err = e.run(ctx, tokens)
+	}
+	cancel()
+	wg.Wait()
+	if cfg.RevokeOnShutdown {
+		s.revoke()
+	}
+	s.log.Info("agent stopped")
+	return err
+}

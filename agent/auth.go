@@ -1,0 +1,290 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/vaultkube/vaultkube/internal/agentconfig"
+)
+
+// ErrLogin marks a failed login, after its retries.
+var ErrLogin = errors.New("vault login failed")
+
+// newVaultClient builds the Vault API client from the config: address, namespace, TLS,
+// retries and timeout. It holds no token; login sets none on it.
+func newVaultClient(v agentconfig.Vault) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, fmt.Errorf("vault client: %w", cfg.Error)
+	}
+	cfg.Address = v.Address
+	if err := cfg.ConfigureTLS(&api.TLSConfig{
+		CACert:        v.CACert,
+		CAPath:        v.CAPath,
+		ClientCert:    v.ClientCert,
+		ClientKey:     v.ClientKey,
+		TLSServerName: v.TLSServerName,
+		Insecure:      v.TLSSkipVerify,
+	}); err != nil {
+		return nil, fmt.Errorf("vault client TLS: %w", err)
+	}
+	if v.ClientMaxRetries != nil {
+		cfg.MaxRetries = *v.ClientMaxRetries
+	}
+	if v.ClientTimeout != "" {
+		d, err := time.ParseDuration(v.ClientTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("agent config: vault.clientTimeout %q: %w", v.ClientTimeout, err)
+		}
+		cfg.Timeout = d
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	c.ClearToken() // never pick up VAULT_TOKEN from the environment
+	if v.Namespace != "" {
+		c.SetNamespace(v.Namespace)
+	}
+	return c, nil
+}
+
+// authMount returns the login path's mount: "auth/kubernetes" for "", "kubernetes",
+// "/auth/kubernetes/".
+func authMount(path, typ string) string {
+	p := strings.Trim(path, "/")
+	if p == "" {
+		p = typ
+	}
+	if !strings.HasPrefix(p, "auth/") {
+		p = "auth/" + p
+	}
+	return p
+}
+
+// authParams resolves role and token file from the config and its auth-config-* extras
+// (vault-k8s passes them to vault agent's auto_auth method config: role, token_path for
+// kubernetes, path for jwt).
+func authParams(a agentconfig.Auth, log *slog.Logger) (role, tokenPath string) {
+	role, tokenPath = a.Role, a.TokenPath
+	for k, v := range a.Config {
+		switch k {
+		case "role":
+			role = v
+		case "token_path", "path":
+			tokenPath = v
+		default:
+			log.Warn("auth config key is not supported and is ignored", "key", k)
+		}
+	}
+	if tokenPath == "" && (a.Type == "" || a.Type == "kubernetes") {
+		tokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	}
+	return role, tokenPath
+}
+
+// loginJWT logs in through a JWT-style login path (Kubernetes and JWT/OIDC auth both take
+// {role, jwt} at <mount>/login) and returns the auth secret. It is a thin layer over
+// vault/api's login write, shared by both methods so that tests against the JWT method
+// cover the Kubernetes one too.
+func loginJWT(ctx context.Context, c *api.Client, mount, role, jwt string) (*api.Secret, error) {
+	s, err := c.Logical().WriteWithContext(ctx, mount+"/login", map[string]any{"role": role, "jwt": jwt})
+	if err != nil {
+		return nil, err
+	}
+	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
+		return nil, fmt.Errorf("%s/login returned no token", mount)
+	}
+	return s, nil
+}
+
+// login performs one login attempt with the configured method. The client must carry no
+// token (login requests are unauthenticated).
+func login(ctx context.Context, c *api.Client, a agentconfig.Auth, log *slog.Logger) (*api.Secret, error) {
+	role, tokenPath := authParams(a, log)
+	switch a.Type {
+	case "", "kubernetes", "jwt":
+		typ := a.Type
+		if typ == "" {
+			typ = "kubernetes"
+		}
+		raw, err := os.ReadFile(tokenPath)
+		if err != nil {
+			return nil, fmt.Errorf("read %s token: %w", typ, err)
+		}
+		jwt := strings.TrimSpace(string(raw))
+		if jwt == "" {
+			return nil, fmt.Errorf("%s token file %s is empty", typ, tokenPath)
+		}
+		return loginJWT(ctx, c, authMount(a.Path, typ), role, jwt)
+	case "token":
+		// A Vault token in a file: for tests, benchmarks and setups that hand the agent one.
+		raw, err := os.ReadFile(tokenPath)
+		if err != nil {
+			return nil, fmt.Errorf("read vault token: %w", err)
+		}
+		tok := strings.TrimSpace(string(raw))
+		tc, err := c.Clone()
+		if err != nil {
+			return nil, err
+		}
+		if ns := c.Namespace(); ns != "" {
+			tc.SetNamespace(ns)
+		}
+		tc.SetToken(tok)
+		s, err := tc.Auth().Token().LookupSelfWithContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("look up the token from %s: %w", tokenPath, err)
+		}
+		ttl, _ := s.TokenTTL()
+		renewable, _ := s.TokenIsRenewable()
+		return &api.Secret{Auth: &api.SecretAuth{
+			ClientToken: tok, LeaseDuration: int(ttl.Seconds()), Renewable: renewable,
+		}}, nil
+	default:
+		return nil, fmt.Errorf("agent config: auth.type %q is not one of kubernetes, jwt, token", a.Type)
+	}
+}
+
+// retryPolicy bounds retries: Attempts 0 means until the context ends.
+type retryPolicy struct {
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+func (p retryPolicy) wait(ctx context.Context, attempt int) error {
+	d := p.Backoff << min(attempt, 20)
+	if d > p.MaxBackoff || d <= 0 {
+		d = p.MaxBackoff
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// loginWithRetry logs in, retrying with exponential backoff per policy.
+func loginWithRetry(ctx context.Context, c *api.Client, a agentconfig.Auth, p retryPolicy, log *slog.Logger) (*api.Secret, error) {
+	mount := authMount(a.Path, authType(a))
+	for attempt := 0; ; attempt++ {
+		s, err := login(ctx, c, a, log)
+		if err == nil {
+			ttl := time.Duration(s.Auth.LeaseDuration) * time.Second
+			log.Info("logged in to vault", "method", authType(a), "mount", mount, "role", a.Role,
+				"ttl", ttl.String(), "renewable", s.Auth.Renewable, "policies", s.Auth.Policies)
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if p.Attempts > 0 && attempt+1 >= p.Attempts {
+			return nil, fmt.Errorf("%w after %d attempts (method %s, mount %s, role %q): %v",
+				ErrLogin, attempt+1, authType(a), mount, a.Role, err)
+		}
+		log.Warn("vault login failed, retrying", "method", authType(a), "mount", mount, "role", a.Role,
+			"attempt", attempt+1, "error", err)
+		if err := p.wait(ctx, attempt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func authType(a agentconfig.Auth) string {
+	if a.Type == "" {
+		return "kubernetes"
+	}
+	return a.Type
+}
+
+// keepToken renews the token of secret with vault/api's lifetime watcher and logs in
+// again when renewal stops (max TTL reached, token revoked, renewal failing), calling
+// onToken with each new token. It returns when ctx ends.
+func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *api.Secret, p retryPolicy,
+	log *slog.Logger, onToken func(string)) {
+	for {
+		started := time.Now()
+		if err := watchToken(ctx, c, secret, log); err != nil {
+			log.Warn("token renewal stopped, logging in again", "error", err)
+		} else if ctx.Err() == nil {
+			log.Info("token reached the end of its lifetime, logging in again")
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) < p.Backoff {
+			// A token too short-lived to renew: do not spin.
+			if err := p.wait(ctx, 0); err != nil {
+				return
+			}
+		}
+		// Keep trying: a sidecar outlives Vault outages.
+		var err error
+		secret, err = loginWithRetry(ctx, c, a, retryPolicy{Backoff: p.Backoff, MaxBackoff: p.MaxBackoff}, log)
+		if err != nil {
+			return // only the end of ctx stops an unbounded retry
+		}
+		onToken(secret.Auth.ClientToken)
+	}
+}
+
+// watchToken renews the token until it can no longer be renewed. A nil error means the
+// token reached its max TTL (or is not renewable and is about to expire).
+func watchToken(ctx context.Context, c *api.Client, secret *api.Secret, log *slog.Logger) error {
+	if secret.Auth.LeaseDuration == 0 {
+		// A token without TTL (root, or a periodic token handed in) never expires.
+		<-ctx.Done()
+		return nil
+	}
+	w, err := c.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: secret})
+	if err != nil {
+		return err
+	}
+	go w.Start()
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-w.DoneCh():
+			return err
+		case r := <-w.RenewCh():
+			ttl := time.Duration(0)
+			if r.Secret != nil && r.Secret.Auth != nil {
+				ttl = time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
+			}
+			log.Debug("token renewed", "ttl", ttl.String())
+		}
+	}
+}
+
+// revokeToken revokes tok (revoke-self), bounded in time.
+func revokeToken(c *api.Client, tok string, log *slog.Logger) {
+	tc, err := c.Clone()
+	if err != nil {
+		log.Warn("token revocation failed", "error", err)
+		return
+	}
+	if ns := c.Namespace(); ns != "" {
+		tc.SetNamespace(ns)
+	}
+	tc.SetToken(tok)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tc.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
+		log.Warn("token revocation failed", "error", err)
+		return
+	}
+	log.Info("token revoked")
+}

@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vaultkube/vaultkube/internal/agentconfig"
+)
+
+func TestAuthMount(t *testing.T) {
+	tests := []struct{ path, typ, want string }{
+		{"", "kubernetes", "auth/kubernetes"},
+		{"", "jwt", "auth/jwt"},
+		{"auth/kubernetes", "kubernetes", "auth/kubernetes"},
+		{"/auth/k8s-prod/", "kubernetes", "auth/k8s-prod"},
+		{"k8s-prod", "kubernetes", "auth/k8s-prod"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, authMount(tc.path, tc.typ), "%q %q", tc.path, tc.typ)
+	}
+}
+
+func TestAuthParams(t *testing.T) {
+	role, path := authParams(agentconfig.Auth{Role: "app"}, discardLogger())
+	assert.Equal(t, "app", role)
+	assert.Equal(t, "/var/run/secrets/kubernetes.io/serviceaccount/token", path, "kubernetes default token path")
+
+	role, path = authParams(agentconfig.Auth{Type: "jwt", Role: "app", TokenPath: "/t",
+		Config: map[string]string{"role": "other", "path": "/jwt", "remove_jwt_after_reading": "true"}}, discardLogger())
+	assert.Equal(t, "other", role, "auth-config-role wins")
+	assert.Equal(t, "/jwt", path, "auth-config-path wins")
+}
+
+func TestLoginErrors(t *testing.T) {
+	c, err := newVaultClient(agentconfig.Vault{Address: "http://127.0.0.1:1"})
+	require.NoError(t, err)
+	dir := t.TempDir()
+
+	_, err = login(context.Background(), c, agentconfig.Auth{Type: "jwt", Role: "r", TokenPath: filepath.Join(dir, "none")}, discardLogger())
+	assert.ErrorContains(t, err, "read jwt token")
+
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, []byte("\n"), 0o600))
+	_, err = login(context.Background(), c, agentconfig.Auth{Role: "r", TokenPath: empty}, discardLogger())
+	assert.ErrorContains(t, err, "is empty")
+
+	_, err = login(context.Background(), c, agentconfig.Auth{Type: "ldap", Role: "r"}, discardLogger())
+	assert.ErrorContains(t, err, `auth.type "ldap"`)
+
+	// Bounded retries end with ErrLogin naming method, mount and role.
+	p := retryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	start := time.Now()
+	_, err = loginWithRetry(context.Background(), c, agentconfig.Auth{Role: "app", TokenPath: empty}, p, discardLogger())
+	assert.ErrorIs(t, err, ErrLogin)
+	assert.ErrorContains(t, err, "after 3 attempts (method kubernetes, mount auth/kubernetes, role \"app\")")
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	// The end of the context ends unbounded retries.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = loginWithRetry(ctx, c, agentconfig.Auth{Role: "app", TokenPath: empty}, retryPolicy{Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, discardLogger())
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestNewVaultClient(t *testing.T) {
+	t.Setenv("VAULT_TOKEN", "from-env")
+	retries := 0
+	c, err := newVaultClient(agentconfig.Vault{Address: "https://vault:8200", Namespace: "team", ClientMaxRetries: &retries, ClientTimeout: "7s", TLSSkipVerify: true})
+	require.NoError(t, err)
+	assert.Empty(t, c.Token(), "never a token from the environment")
+	assert.Equal(t, "team", c.Namespace())
+	assert.Equal(t, "https://vault:8200", c.Address())
+	assert.Equal(t, 7*time.Second, c.ClientTimeout())
+	assert.Equal(t, 0, c.MaxRetries())
+
+	_, err = newVaultClient(agentconfig.Vault{Address: "http://v", ClientTimeout: "soon"})
+	assert.ErrorContains(t, err, "clientTimeout")
+	_, err = newVaultClient(agentconfig.Vault{Address: "https://v", CACert: "/does/not/exist.pem"})
+	assert.ErrorContains(t, err, "TLS")
+}
+
+func TestLatest(t *testing.T) {
+	l := make(latest, 1)
+	l.put("a")
+	l.put("b")
+	assert.Equal(t, "b", <-l, "a newer token replaces one not taken yet")
+}
