@@ -53,7 +53,8 @@ func NewCmdAgentWithStreams(streams genericiooptions.IOStreams) *cobra.Command {
 			return o.Run(ctx)
 		},
 	}
-	cmd.AddCommand(newCmdProbe(streams), newCmdInstall(streams), newCmdExec(streams))
+	cmd.AddCommand(newCmdProbe(streams), newCmdInstall(streams),
+		newCmdExec(&ExecOptions{IOStreams: streams, Tuning: DefaultTuning(), Exit: os.Exit}))
 	return cmd
 }
 
@@ -193,8 +194,7 @@ type ExecOptions struct {
 	Exit func(int)
 }
 
-func newCmdExec(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ExecOptions{IOStreams: streams, Tuning: DefaultTuning(), Exit: os.Exit}
+func newCmdExec(o *ExecOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec -- COMMAND [ARGS...]",
 		Short: "Start COMMAND with the secrets in its environment (env mode); signals forwarded, exit code passed through",

@@ -259,3 +259,15 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// clientWithToken returns a client for the dev server that uses tok.
+func (v *testVault) clientWithToken(t testing.TB, tok string) *api.Client {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address = v.addr
+	cfg.MaxRetries = 0
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	c.SetToken(tok)
+	return c
+}

@@ -1,0 +1,319 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/vaultkube/vaultkube/internal/agentconfig"
+)
+
+// Integration tests against a real Vault dev server (see sharedVault).
+
+func fileMode(t *testing.T, p string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	return fi.Mode().Perm()
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// assertNoSecretsInLogs checks the logs for the secret values and the token.
+func assertNoSecretsInLogs(t *testing.T, logs string, secrets ...string) {
+	t.Helper()
+	require.NotEmpty(t, logs)
+	for _, s := range secrets {
+		if s != "" {
+			assert.NotContains(t, logs, s, "a secret or token leaked into the logs")
+		}
+	}
+}
+
+func TestVaultInitRendersSecrets(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"username": "alice", "password": "s3cr3t-init"})
+	dir := t.TempDir()
+	cfg := v.config(t, "init", "app",
+		agentconfig.Template{Name: "map", SecretPath: "secret/data/" + path, Destination: filepath.Join(dir, "map"), Perms: "0600"},
+		agentconfig.Template{Name: "json", SecretPath: "secret/data/" + path, DefaultFormat: "json", Destination: filepath.Join(dir, "json")},
+		agentconfig.Template{Name: "custom", LeftDelim: "[[", RightDelim: "]]", Perms: "0640", Destination: filepath.Join(dir, "nested", "app.env"),
+			Contents: `[[ with secret "secret/data/` + path + `" ]]USER=[[ .Data.data.username ]]{{ not a delimiter }}[[ end ]]`},
+		agentconfig.Template{Name: "default-delims", LeftDelim: "<<", RightDelim: ">>", SecretPath: "secret/data/" + path,
+			DefaultFormat: "json", Destination: filepath.Join(dir, "delims")},
+	)
+	cfg.ReadyFile = filepath.Join(dir, ".ready")
+	cfg.TokenSinkPath = filepath.Join(dir, "token")
+	var logs syncBuffer
+
+	start := time.Now()
+	require.NoError(t, runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning()))
+	t.Logf("init mode, 4 templates: %s from start to exit (in-process)", time.Since(start))
+
+	m := readFile(t, filepath.Join(dir, "map"))
+	assert.True(t, strings.HasPrefix(m, "data: map[password:s3cr3t-init username:alice]\nmetadata: map["), "map format: %q", m)
+	assert.Equal(t, os.FileMode(0o600), fileMode(t, filepath.Join(dir, "map")))
+
+	var js struct {
+		Data     map[string]string `json:"data"`
+		Metadata map[string]any    `json:"metadata"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "json"))), &js))
+	assert.Equal(t, map[string]string{"username": "alice", "password": "s3cr3t-init"}, js.Data)
+	assert.EqualValues(t, 1, js.Metadata["version"])
+	assert.Equal(t, os.FileMode(0o644), fileMode(t, filepath.Join(dir, "json")), "default perms")
+
+	assert.Equal(t, "USER=alice{{ not a delimiter }}", readFile(t, filepath.Join(dir, "nested", "app.env")))
+	assert.Equal(t, os.FileMode(0o640), fileMode(t, filepath.Join(dir, "nested", "app.env")))
+	assert.Contains(t, readFile(t, filepath.Join(dir, "delims")), `"username":"alice"`, "default template with custom delimiters")
+
+	assert.FileExists(t, cfg.ReadyFile)
+	token := readFile(t, cfg.TokenSinkPath)
+	assert.Equal(t, os.FileMode(0o640), fileMode(t, cfg.TokenSinkPath))
+	// With a token sink the app uses the token: init mode does not revoke it.
+	_, err := v.clientWithToken(t, token).Auth().Token().LookupSelf()
+	assert.NoError(t, err)
+
+	assertNoSecretsInLogs(t, logs.String(), "s3cr3t-init", token)
+	assert.Contains(t, logs.String(), "logged in to vault")
+	assert.Contains(t, logs.String(), filepath.Join(dir, "map"), "logs name the paths")
+}
+
+func TestVaultInitFailures(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"username": "alice"})
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		role    string
+		tmpl    agentconfig.Template
+		wantIs  error
+		wantMsg string
+	}{
+		{name: "missing secret", role: "app", wantIs: ErrRender, wantMsg: "no secret exists at secret/data/tests/missing",
+			tmpl: agentconfig.Template{Name: "x", SecretPath: "secret/data/tests/missing", Destination: filepath.Join(dir, "x")}},
+		{name: "unknown role", role: "nobody", wantIs: ErrLogin, wantMsg: `role "nobody"`,
+			tmpl: agentconfig.Template{Name: "x", SecretPath: "secret/data/" + path, Destination: filepath.Join(dir, "x")}},
+		{name: "error on missing key", role: "app", wantIs: ErrRender, wantMsg: "nokey",
+			tmpl: agentconfig.Template{Name: "x", ErrorOnMissingKey: true, Destination: filepath.Join(dir, "x"),
+				Contents: `{{ with secret "secret/data/` + path + `" }}{{ .Data.data.nokey }}{{ end }}`}},
+		{name: "template syntax", role: "app", wantIs: ErrRender, wantMsg: "unexpected",
+			tmpl: agentconfig.Template{Name: "x", Destination: filepath.Join(dir, "x"), Contents: `{{ with secret "a" }}{{ end }}{{ end }}`}},
+		{name: "forbidden path", role: "app", wantIs: ErrRender, wantMsg: "permission denied",
+			tmpl: agentconfig.Template{Name: "x", Destination: filepath.Join(dir, "x"), Contents: `{{ with secret "sys/config/state/sanitized" }}{{ .Data }}{{ end }}`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := v.config(t, "init", tc.role, tc.tmpl)
+			var logs syncBuffer
+			start := time.Now()
+			err := runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning())
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tc.wantIs)
+			assert.Contains(t, err.Error(), tc.wantMsg)
+			assert.Less(t, time.Since(start), 20*time.Second, "bounded retries")
+			assert.NoFileExists(t, filepath.Join(dir, "x"))
+		})
+	}
+	t.Run("without ErrorOnMissingKey a missing key renders <no value>", func(t *testing.T) {
+		p := filepath.Join(dir, "lenient")
+		cfg := v.config(t, "init", "app", agentconfig.Template{Name: "x", Destination: p,
+			Contents: `{{ with secret "secret/data/` + path + `" }}{{ .Data.data.nokey }}{{ end }}`})
+		require.NoError(t, runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning()))
+		assert.Equal(t, "<no value>", readFile(t, p))
+	})
+}
+
+func TestVaultCommandAfterRender(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"k": "v"})
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "reloaded")
+	t.Setenv(helperEnv, "1")
+	cfg := v.config(t, "init", "app", agentconfig.Template{Name: "x", SecretPath: "secret/data/" + path,
+		Destination: filepath.Join(dir, "x"), Command: helperArgv(t, "touch", marker)})
+	require.NoError(t, runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning()))
+	assert.FileExists(t, marker)
+
+	// A command that fails fails the init container.
+	cfg = v.config(t, "init", "app", agentconfig.Template{Name: "y", SecretPath: "secret/data/" + path,
+		Destination: filepath.Join(dir, "y"), Command: helperArgv(t, "exit", "4")})
+	err := runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning())
+	assert.ErrorContains(t, err, "exit status 4")
+}
+
+// runSidecar starts runAgent in the background and returns a stop function that cancels it
+// and returns its error.
+func runSidecar(t *testing.T, cfg *agentconfig.Config, logs io.Writer) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- runAgent(ctx, cfg, logs, io.Discard, io.Discard, fastTuning()) }()
+	stopped := false
+	var result error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case result = <-errc:
+			case <-time.After(15 * time.Second):
+				result = errors.New("sidecar did not stop within 15s")
+			}
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func TestVaultSidecarReRendersAndRevokes(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"password": "first-s3cr3t"})
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "db")
+	cfg := v.config(t, "sidecar", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path,
+		Destination: dest, Perms: "0400"})
+	cfg.ReadyFile = filepath.Join(dir, ".ready")
+	cfg.TokenSinkPath = filepath.Join(dir, "token")
+	cfg.RevokeOnShutdown = true
+	cfg.StaticSecretRenderInterval = "1s"
+	var logs syncBuffer
+	stop := runSidecar(t, cfg, &logs)
+
+	waitFor(t, 10*time.Second, "the ready file", func() bool { return probe(cfg.ReadyFile) == nil })
+	assert.Contains(t, readFile(t, dest), "password:first-s3cr3t")
+	assert.Equal(t, os.FileMode(0o400), fileMode(t, dest))
+
+	v.putKV(t, path, map[string]any{"password": "second-s3cr3t"})
+	waitFor(t, 15*time.Second, "the re-render of the changed secret", func() bool {
+		b, _ := os.ReadFile(dest)
+		return strings.Contains(string(b), "password:second-s3cr3t")
+	})
+	assert.Equal(t, os.FileMode(0o400), fileMode(t, dest))
+
+	token := readFile(t, cfg.TokenSinkPath)
+	_, err := v.clientWithToken(t, token).Auth().Token().LookupSelf()
+	require.NoError(t, err, "the token is valid while the sidecar runs")
+	require.NoError(t, stop())
+	_, err = v.clientWithToken(t, token).Auth().Token().LookupSelf()
+	assert.Error(t, err, "revoked on shutdown")
+	assert.Contains(t, logs.String(), "token revoked")
+	assertNoSecretsInLogs(t, logs.String(), "first-s3cr3t", "second-s3cr3t", token)
+}
+
+func TestVaultSidecarRenewsAndLogsInAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 10 s")
+	}
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"n": "1"})
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "n")
+	// Role "short": 2 s tokens, 6 s max TTL: renewed twice or so, then a new login.
+	cfg := v.config(t, "sidecar", "short", agentconfig.Template{Name: "n", Destination: dest,
+		Contents: `{{ with secret "secret/data/` + path + `" }}{{ .Data.data.n }}{{ end }}`})
+	cfg.TokenSinkPath = filepath.Join(dir, "token")
+	cfg.StaticSecretRenderInterval = "1s"
+	var logs syncBuffer
+	stop := runSidecar(t, cfg, &logs)
+
+	waitFor(t, 10*time.Second, "the first render", func() bool { b, _ := os.ReadFile(dest); return string(b) == "1" })
+	tokens := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(tokens) < 3 && time.Now().Before(deadline) {
+		if b, err := os.ReadFile(cfg.TokenSinkPath); err == nil {
+			tokens[string(b)] = true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.GreaterOrEqual(t, len(tokens), 3, "logged in again after each max TTL")
+	assert.Contains(t, logs.String(), "token renewed")
+	assert.Contains(t, logs.String(), "logging in again")
+
+	// The runner works with the newest token.
+	v.putKV(t, path, map[string]any{"n": "2"})
+	waitFor(t, 15*time.Second, "a render with the new token", func() bool { b, _ := os.ReadFile(dest); return string(b) == "2" })
+	require.NoError(t, stop())
+	for tok := range tokens {
+		assertNoSecretsInLogs(t, logs.String(), tok)
+	}
+}
+
+func TestVaultExec(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"username": "alice", "password": "s3cr3t-exec", "db.port": "5432"})
+	t.Setenv(helperEnv, "1")
+	t.Setenv(agentconfig.EnvVar, `{"not":"for the child"}`)
+	t.Setenv("DB_USERNAME", "overridden")
+
+	t.Run("child sees the secrets", func(t *testing.T) {
+		cfg := v.config(t, "exec", "app",
+			agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path, EnvPrefix: "DB_"},
+			agentconfig.Template{Name: "dsn", Contents: `{{ with secret "secret/data/` + path + `" }}{{ .Data.data.username }}@db{{ end }}`},
+		)
+		var out, logs syncBuffer
+		code, err := runExec(cfg, helperArgv(t, "printenv", "DB_USERNAME", "DB_PASSWORD", "DB_DB_PORT", "DSN", agentconfig.EnvVar),
+			&logs, execIO{Out: &out, Err: &out}, fastTuning())
+		require.NoError(t, err)
+		assert.Equal(t, 0, code)
+		assert.Equal(t, "DB_USERNAME=alice\nDB_PASSWORD=s3cr3t-exec\nDB_DB_PORT=5432\nDSN=alice@db\n"+agentconfig.EnvVar+"=<unset>\n", out.String())
+		assertNoSecretsInLogs(t, logs.String(), "s3cr3t-exec")
+		assert.Contains(t, logs.String(), "variables=4")
+	})
+
+	t.Run("exit code passes through", func(t *testing.T) {
+		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
+		code, err := runExec(cfg, helperArgv(t, "exit", "7"), io.Discard, execIO{}, fastTuning())
+		require.NoError(t, err)
+		assert.Equal(t, 7, code)
+	})
+
+	t.Run("missing secret: the command never starts", func(t *testing.T) {
+		marker := filepath.Join(t.TempDir(), "started")
+		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/tests/missing"})
+		_, err := runExec(cfg, helperArgv(t, "touch", marker), io.Discard, execIO{}, fastTuning())
+		assert.ErrorIs(t, err, ErrRender)
+		assert.NoFileExists(t, marker)
+	})
+
+	t.Run("through the cobra command", func(t *testing.T) {
+		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
+		raw, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		t.Setenv(agentconfig.EnvVar, string(raw))
+		exited := -1
+		streams, _, out, _ := genericiooptions.NewTestIOStreams()
+		cmd := newCmdExec(&ExecOptions{IOStreams: streams, Tuning: fastTuning(), Exit: func(c int) { exited = c }})
+		cmd.SetArgs(append([]string{"--"}, helperArgv(t, "printenv", "PASSWORD")...))
+		require.NoError(t, cmd.Execute())
+		assert.Equal(t, -1, exited, "exit 0: no os.Exit")
+		assert.Equal(t, "PASSWORD=s3cr3t-exec\n", out.String())
+
+		cmd = newCmdExec(&ExecOptions{IOStreams: streams, Tuning: fastTuning(), Exit: func(c int) { exited = c }})
+		cmd.SetArgs(helperArgv(t, "exit", "9")) // no "--" needed: flags after COMMAND are COMMAND's
+		require.NoError(t, cmd.Execute())
+		assert.Equal(t, 9, exited)
+	})
+}
