@@ -3,7 +3,7 @@ package injector
 import (
 	"fmt"
 	"strings"
-	"text/template"
+	"text/template/parse"
 
 	"github.com/Masterminds/sprig/v3"
 )
@@ -26,15 +26,24 @@ var consulTemplateFuncs = []string{
 	"spew_dump", "spew_printf", "spew_sdump", "spew_sprintf",
 }
 
-// parseFuncs maps every known function name to a stub: parsing checks names, never runs them.
-var parseFuncs = func() template.FuncMap {
-	stub := func(...any) any { return nil }
-	m := template.FuncMap{}
+// textTemplateBuiltins are text/template's own functions.
+var textTemplateBuiltins = []string{
+	"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println",
+	"urlquery", "eq", "ge", "gt", "le", "lt", "ne",
+}
+
+// parseFuncs holds every known function name: the parser only checks that names exist,
+// nothing is ever run. Built once; parse.Parse only reads it.
+var parseFuncs = func() map[string]any {
+	m := map[string]any{}
+	for _, name := range textTemplateBuiltins {
+		m[name] = true
+	}
 	for _, name := range consulTemplateFuncs {
-		m[name] = stub
+		m[name] = true
 	}
 	for name := range sprig.HermeticTxtFuncMap() {
-		m["sprig_"+name] = stub
+		m["sprig_"+name] = true
 	}
 	return m
 }()
@@ -48,9 +57,9 @@ func ValidateTemplate(text, left, right string) error {
 	if right == "" {
 		right = "}}"
 	}
-	_, err := template.New("t").Delims(left, right).Funcs(parseFuncs).Parse(text)
+	_, err := parse.Parse("t", text, left, right, parseFuncs)
 	if err != nil {
-		// text/template prefixes "template: t:"; keep the line:col and the problem.
+		// the parser prefixes "template: t:"; keep the line and the problem.
 		msg := strings.TrimPrefix(err.Error(), "template: ")
 		msg = strings.TrimPrefix(msg, "t:")
 		return fmt.Errorf("template does not parse: line %s", msg)

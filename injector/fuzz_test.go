@@ -1,0 +1,47 @@
+package injector
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParseAnnotations feeds arbitrary keys and values (as "k=v" lines) through parsing
+// and Mutate: nothing panics, and an accepted pod yields a patch.
+func FuzzParseAnnotations(f *testing.F) {
+	f.Add("vault.hashicorp.com/agent-inject-secret-db=secret/data/db\nvault.hashicorp.com/agent-inject-file-db=../x")
+	f.Add("vault.hashicorp.com/agent-inject-template-db={{ with secret \"x\" }}{{ end }}")
+	f.Add("vault.hashicorp.com/agent-template-left-delim-db=\nvault.hashicorp.com/agent-inject-template-db=[[ .x ]]")
+	f.Add("vault.hashicorp.com/secret-volume-path=/a/b\nvault.hashicorp.com/preserve-secret-case=true\nvault.hashicorp.com/agent-inject-secret-ABC=x")
+	f.Add("vaultkube.io/agent-inject-env=true\nvaultkube.io/env-prefix-db=X_")
+	f.Add("vault.hashicorp.com/agent-json-patch=[{\"op\":\"remove\",\"path\":\"/image\"}]")
+	f.Add("vault.hashicorp.com/agent-inject-command-db=a 'b c' \"d\\\"e\"")
+	f.Add("vault.hashicorp.com/agent-run-as-same-user=true\nvault.hashicorp.com/agent-requests-mem=1Ti")
+	f.Add("vault.hashicorp.com/agent-inject-secret-..=x\nvault.hashicorp.com/agent-inject-secret-.=y")
+	pod := loadPod(f, "web", nil)
+	cfg := testConfig()
+	cfg.ServerVersion = "v1.30.0"
+	f.Fuzz(func(t *testing.T, input string) {
+		ann := map[string]string{AnnInject: "true", AnnRole: "r"}
+		for _, line := range strings.Split(input, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			ann[k] = v
+		}
+		spec, _, err := ParseAnnotations(ann, cfg)
+		if err == nil {
+			for _, s := range spec.Secrets {
+				if strings.Contains("/"+s.File+"/", "/../") {
+					t.Fatalf("file %q escapes the volume", s.File)
+				}
+			}
+		}
+		p := pod.DeepCopy()
+		p.Annotations = ann
+		out, _, err := Mutate(p, cfg)
+		if err != nil {
+			return
+		}
+		if _, err := Patch(p, out); err != nil {
+			t.Fatalf("patch: %v", err)
+		}
+	})
+}

@@ -1,0 +1,122 @@
+package injector
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	jsonpatch5 "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+)
+
+type goldenCase struct {
+	name    string
+	fixture string
+	ann     map[string]string
+	cfg     func(*Config)
+	edit    func(*corev1.Pod)
+}
+
+var goldenCases = []goldenCase{
+	{name: "classic-sidecar", fixture: "web", ann: basic()},
+	{name: "native-sidecar", fixture: "web", ann: basic(
+		AnnTemplate+"-db", `{{ with secret "secret/data/db" }}postgres://{{ .Data.data.user }}:{{ .Data.data.password }}@db/app{{ end }}`,
+		AnnInitFirst, "true",
+	), cfg: func(c *Config) { c.ServerVersion = "v1.37.2" }},
+	{name: "prepopulate-only-files", fixture: "web", ann: basic(
+		AnnPrePopulateOnly, "true",
+		AnnFile+"-db", "config/db.env",
+		AnnPerms+"-db", "0400",
+		AnnSecretVolumePath+"-api", "/etc/api",
+		AnnSecret+"-TLS-Cert", "pki/issue/web",
+		AnnPreserveSecretCase+"-TLS-Cert", "true",
+		AnnTemplate+"-TLS-Cert", `[[ with pkiCert "pki/issue/web" "common_name=web.app.svc" ]][[ .Cert ]][[ end ]]`,
+		AnnLeftDelim+"-TLS-Cert", "[[",
+		AnnRightDelim+"-TLS-Cert", "]]",
+		AnnCommand+"-db", "/usr/bin/reload --signal 'HUP'",
+	)},
+	{name: "job-no-automount-tls", fixture: "job-no-automount", ann: map[string]string{
+		AnnInject:          "true",
+		AnnRole:            "migrate",
+		AnnSecret + "-db":  "database/creds/migrate",
+		AnnTLSSecret:       "vault-tls",
+		AnnCACert:          "/vault/tls/ca.crt",
+		AnnExtraSecret:     "migrate-extra",
+		AnnInjectToken:     "true",
+		AnnRunAsSameUser:   "true",
+		AnnLimitsMem:       "64Mi",
+		AnnRequestsMem:     "32Mi",
+		AnnDefaultTemplate: "json",
+		AnnNamespace:       "team-a",
+		AnnAuthPath:        "auth/k8s-prod",
+		AnnService:         "https://vault.example.com:8200",
+		ExtTokenAudience:   "vault",
+		AnnGoMaxProcs:      "1",
+	}, cfg: func(c *Config) { c.ServerVersion = "v1.37.2" }},
+	{name: "env-mode", fixture: "web", ann: basic(
+		ExtInjectEnv, "true",
+		ExtEnvPrefix+"-api", "API_",
+	)},
+	{name: "reinject-status-update", fixture: "web", ann: basic(AnnStatus, "update"), edit: func(p *corev1.Pod) {
+		// a pod injected earlier: injecting again must not duplicate anything
+		prev, _, err := Mutate(p.DeepCopy(), testConfig())
+		if err != nil {
+			panic(err)
+		}
+		*p = *prev
+		p.Annotations[AnnStatus] = "update"
+	}},
+}
+
+func TestGoldenPatches(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := loadPod(t, tc.fixture, tc.ann)
+			if tc.edit != nil {
+				tc.edit(pod)
+			}
+			cfg := testConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			before := pod.DeepCopy()
+			out, warnings, err := Mutate(pod, cfg)
+			require.NoError(t, err)
+			assert.Empty(t, warnings)
+			assert.Equal(t, before, pod, "Mutate must not modify its input")
+
+			ops, err := Patch(pod, out)
+			require.NoError(t, err)
+			got, err := json.MarshalIndent(ops, "", "  ")
+			require.NoError(t, err)
+			got = append(got, '\n')
+			golden := filepath.Join("testdata", "golden", tc.name+".json")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+				require.NoError(t, os.WriteFile(golden, got, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run with -update to create the golden file")
+			assert.JSONEq(t, string(want), string(got))
+
+			// The patch applied to the request's pod gives exactly the mutated pod.
+			assertPatchApplies(t, pod, out, got)
+		})
+	}
+}
+
+func assertPatchApplies(t *testing.T, before, after *corev1.Pod, patch []byte) {
+	t.Helper()
+	p, err := jsonpatch5.DecodePatch(patch)
+	require.NoError(t, err)
+	raw, err := json.Marshal(before)
+	require.NoError(t, err)
+	patched, err := p.Apply(raw)
+	require.NoError(t, err)
+	var got corev1.Pod
+	require.NoError(t, json.Unmarshal(patched, &got))
+	assert.Equal(t, after, &got)
+}
