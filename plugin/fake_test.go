@@ -233,7 +233,16 @@ func (fc *fakeCluster) Exec(ctx context.Context, pod string, cmd []string, stdin
 	if !ok {
 		return fmt.Errorf("pods %q not found", pod)
 	}
-	return v.exec(cmd, in, stdout, stderr)
+	err := v.exec(cmd, in, stdout, stderr)
+	// Raft joiners learn the cluster's keys once a peer is initialised.
+	if v.Initialized && !v.Joiner {
+		for _, o := range fc.vaults {
+			if o.Joiner && o.Keys == nil {
+				o.Keys, o.Token, o.T, o.N = v.Keys, v.Token, v.T, v.N
+			}
+		}
+	}
+	return err
 }
 
 func (v *fakeVault) exec(cmd []string, in []byte, stdout, stderr io.Writer) error {

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -79,7 +80,9 @@ base64-encoded public keys, copied into the pod for init and removed afterwards.
 	f.BoolVar(&o.PrintKeys, "print-keys", false, "print the init JSON (keys and root token) on stdout")
 	f.BoolVar(&o.Unseal, "unseal", false, "unseal every pod with the new keys afterwards")
 	o.unseal = &UnsealOptions{IOStreams: streams, g: g}
-	f.DurationVar(&o.unseal.Wait, "wait", 60e9, "with --unseal: how long to wait for joining pods to unseal")
+	f.DurationVar(&o.unseal.Wait, "wait", 60*time.Second, "with --unseal: how long to wait for joining pods to unseal")
+	f.DurationVar(&o.unseal.Poll, "poll-interval", time.Second, "how often to poll a joining pod's status")
+	_ = f.MarkHidden("poll-interval")
 	return cmd
 }
 

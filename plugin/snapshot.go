@@ -369,7 +369,7 @@ func snapshotError(op, pod, msg string) error {
 		return fmt.Errorf("snapshot %s on pod %s: Vault cannot create its temporary file: give the container a writable /tmp (an emptyDir)", op, pod)
 	case strings.Contains(msg, "unable to read SHA256SUMS.sealed"):
 		return fmt.Errorf("snapshot %s on pod %s failed (a standby answered?): retry once the active pod is stable", op, pod)
-	case strings.Contains(msg, "snapshot is from a different cluster") || strings.Contains(msg, "use -force"):
+	case strings.Contains(msg, "could not verify hash file") || strings.Contains(msg, "snapshot-force"):
 		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("the snapshot belongs to another Vault cluster: restore refused (--force restores it; Vault then needs that cluster's unseal keys)")}
 	}
 	return fmt.Errorf("snapshot %s on pod %s: %s", op, pod, msg)

@@ -25,6 +25,7 @@ type UnsealOptions struct {
 	Migrate    bool
 	Reset      bool
 	Wait       time.Duration
+	Poll       time.Duration
 
 	cluster *Cluster
 	// keys, when set, come from the caller (init --unseal) instead of the flags.
@@ -72,6 +73,8 @@ func (o *UnsealOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.Migrate, "migrate", false, "unseal with seal migration (migrate=true)")
 	cmd.Flags().BoolVar(&o.Reset, "reset", false, "discard an unseal in progress on each pod before sending keys")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 60*time.Second, "how long to wait for a pod that joins the raft cluster to report unsealed")
+	cmd.Flags().DurationVar(&o.Poll, "poll-interval", time.Second, "how often to poll a joining pod's status")
+	_ = cmd.Flags().MarkHidden("poll-interval")
 }
 
 // Complete fills the options.
@@ -98,12 +101,25 @@ func (o *UnsealOptions) Validate() error {
 
 // Run unseals the pods.
 func (o *UnsealOptions) Run(ctx context.Context) error {
-	pods, err := listPods(ctx, o.g, o.cluster, o.Pods)
+	// All pods are queried (the threshold and "initialised" come from the whole cluster);
+	// only the named ones, if any, are unsealed.
+	pods, err := listPods(ctx, o.g, o.cluster, nil)
 	if err != nil {
 		return err
 	}
+	var only map[string]bool
+	if len(o.Pods) > 0 {
+		named, err := listPods(ctx, o.g, o.cluster, o.Pods)
+		if err != nil {
+			return err
+		}
+		only = map[string]bool{}
+		for _, p := range named {
+			only[p.Name] = true
+		}
+	}
 	sts := queryPods(ctx, o.g, o.cluster, pods)
-	targets, threshold, err := unsealTargets(sts, len(o.Pods) > 0)
+	targets, threshold, err := unsealTargets(sts, only)
 	if err != nil {
 		return err
 	}
@@ -119,7 +135,7 @@ func (o *UnsealOptions) Run(ctx context.Context) error {
 		threshold = keys.Threshold
 	}
 	u := &unsealer{v: &vaultCLI{exec: o.cluster.Exec, g: o.g}, g: o.g, log: o.ErrOut, keys: keys.Keys, threshold: threshold,
-		migrate: o.Migrate, reset: o.Reset, wait: o.Wait}
+		migrate: o.Migrate, reset: o.Reset, wait: o.Wait, poll: o.Poll}
 	var stillSealed []string
 	for _, t := range targets {
 		if err := u.unsealPod(ctx, t.Pod, t.Vault); err != nil {
@@ -143,13 +159,20 @@ func (o *UnsealOptions) Run(ctx context.Context) error {
 // unsealTargets picks the pods to unseal in order: initialised sealed pods first (ordinal
 // order), then uninitialised pods that will join the raft cluster when unsealed. threshold
 // is the cluster's (0 if no pod knows it).
-func unsealTargets(sts []PodStatus, named bool) ([]PodStatus, int, error) {
+func unsealTargets(sts []PodStatus, only map[string]bool) ([]PodStatus, int, error) {
 	var first, joiners []PodStatus
 	threshold := 0
 	anyInit := false
 	for _, p := range sts {
+		if only != nil && !only[p.Pod] {
+			if p.Vault != nil && p.Vault.Initialized {
+				anyInit = true
+				threshold = max(threshold, p.Vault.T)
+			}
+			continue
+		}
 		if p.Vault == nil {
-			if named {
+			if only != nil {
 				return nil, 0, fmt.Errorf("pod %s: %s", p.Pod, p.Error)
 			}
 			continue
