@@ -42,11 +42,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 type stdlogBridge struct{ log *slog.Logger }
 
 func (b stdlogBridge) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		level, msg := parseStdlogLine(line)
-		if msg == "" {
-			continue
-		}
+	// The standard logger writes each message in one call; API errors span several lines.
+	level, msg := parseStdlogLine(strings.Join(strings.Fields(string(p)), " "))
+	if msg != "" {
 		b.log.Log(context.Background(), level, msg, "component", "consul-template")
 	}
 	return len(p), nil

@@ -61,8 +61,11 @@ func TestStdlogBridge(t *testing.T) {
 
 	var buf bytes.Buffer
 	b := stdlogBridge{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	_, err := b.Write([]byte("[INFO] (runner) starting\n[ERR] (runner) boom\n"))
+	_, err := b.Write([]byte("[INFO] (runner) starting\n"))
 	require.NoError(t, err)
-	assert.NotContains(t, buf.String(), "starting")
-	assert.Contains(t, buf.String(), `level=ERROR msg="(runner) boom" component=consul-template`)
+	assert.Empty(t, buf.String(), "consul-template's info lines are debug records")
+	_, err = b.Write([]byte("[ERR] (view) vault.read(x): Error making API request.\n\nCode: 403. Errors:\n\n* permission denied\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(buf.String(), "\n"), "one record for a multi-line message")
+	assert.Contains(t, buf.String(), `level=ERROR msg="(view) vault.read(x): Error making API request. Code: 403. Errors: * permission denied" component=consul-template`)
 }
