@@ -44,6 +44,9 @@ type session struct {
 	tuning Tuning
 	client *api.Client
 
+	// rejected asks keepToken for a new login (the runner found the token refused).
+	rejected chan struct{}
+
 	mu    sync.Mutex
 	token string
 }
@@ -60,7 +63,7 @@ func newSession(cfg *agentconfig.Config, logOut io.Writer, tuning Tuning) (*sess
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: lg, tuning: tuning, client: c}, nil
+	return &session{cfg: cfg, log: lg, tuning: tuning, client: c, rejected: make(chan struct{}, 1)}, nil
 }
 
 func (s *session) staticInterval() (time.Duration, error) {
@@ -113,12 +116,24 @@ func (s *session) currentToken() string {
 
 // keepToken renews and replaces the token in the background, publishing new ones on out.
 func (s *session) keepToken(ctx context.Context, first *api.Secret, out latest) {
-	keepToken(ctx, s.client, s.cfg.Auth, first, s.tuning.Login, s.log, func(tok string) {
+	keepToken(ctx, s.client, s.cfg.Auth, first, s.tuning.Login, s.log, s.rejected, func(tok string) {
 		if err := s.setToken(tok); err != nil {
 			s.log.Error("new token not written", "error", err)
 		}
 		out.put(tok)
 	})
+}
+
+// runnerFailed is the engine's onError: when Vault refused the token itself, ask for a new
+// login instead of retrying with the same token.
+func (s *session) runnerFailed(err error) {
+	if tokenRejected(s.client, s.currentToken(), err) {
+		s.log.Warn("vault rejected the token; logging in again")
+		select {
+		case s.rejected <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (s *session) revoke() {
@@ -179,15 +194,12 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 		restartBackoff:  tuning.RestartBackoff,
 		staticInterval:  interval,
 		failBeforeReady: false,
+		onError:         s.runnerFailed,
 		onReady: func() {
 			s.touchReady()
 			s.log.Info("first render complete", "elapsed", time.Since(start).String())
 		},
 	}
-	if !once {
-		e.retry.Attempts = 0
-	}
-
 	if once {
 		if len(templates) == 0 {
 			s.touchReady()

@@ -260,6 +260,29 @@ func TestVaultSidecarRenewsAndLogsInAgain(t *testing.T) {
 	}
 }
 
+func TestVaultSidecarLogsInAgainWhenTokenRevoked(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"n": "1"})
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "n")
+	cfg := v.config(t, "sidecar", "app", agentconfig.Template{Name: "n", Destination: dest,
+		Contents: `{{ with secret "secret/data/` + path + `" }}{{ .Data.data.n }}{{ end }}`})
+	cfg.TokenSinkPath = filepath.Join(dir, "token")
+	cfg.StaticSecretRenderInterval = "1s"
+	var logs syncBuffer
+	stop := runSidecar(t, cfg, &logs)
+	waitFor(t, 10*time.Second, "the first render", func() bool { b, _ := os.ReadFile(dest); return string(b) == "1" })
+
+	old := readFile(t, cfg.TokenSinkPath)
+	require.NoError(t, v.rootClient.Auth().Token().RevokeTree(old))
+	v.putKV(t, path, map[string]any{"n": "2"})
+	waitFor(t, 30*time.Second, "a render after a new login", func() bool { b, _ := os.ReadFile(dest); return string(b) == "2" })
+	assert.NotEqual(t, old, readFile(t, cfg.TokenSinkPath), "a new token")
+	assert.Contains(t, logs.String(), "vault rejected the token")
+	require.NoError(t, stop())
+}
+
 func TestVaultExec(t *testing.T) {
 	v := sharedVault(t)
 	path := secretName(t)

@@ -208,15 +208,18 @@ func authType(a agentconfig.Auth) string {
 	return a.Type
 }
 
+// errTokenRejected: Vault refused the token (revoked or expired behind the agent's back).
+var errTokenRejected = errors.New("vault rejected the token")
+
 // keepToken renews the token of secret with vault/api's lifetime watcher and logs in
-// again when renewal stops (max TTL reached, token revoked, renewal failing), calling
-// onToken with each new token. It returns when ctx ends.
+// again when renewal fails, when the token reaches its max TTL, or when rejected tells
+// that Vault refused it; onToken receives each new token. It returns when ctx ends.
 func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *api.Secret, p retryPolicy,
-	log *slog.Logger, onToken func(string)) {
+	log *slog.Logger, rejected <-chan struct{}, onToken func(string)) {
 	for {
 		started := time.Now()
-		if err := watchToken(ctx, c, secret, log); err != nil {
-			log.Warn("token renewal stopped, logging in again", "error", err)
+		if err := watchToken(ctx, c, secret, log, rejected); err != nil {
+			log.Warn("token renewal failed, logging in again", "error", err)
 		} else if ctx.Err() == nil {
 			log.Info("token reached the end of its lifetime, logging in again")
 		}
@@ -239,34 +242,73 @@ func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *a
 	}
 }
 
-// watchToken renews the token until it can no longer be renewed. A nil error means the
-// token reached its max TTL (or is not renewable and is about to expire).
-func watchToken(ctx context.Context, c *api.Client, secret *api.Secret, log *slog.Logger) error {
-	if secret.Auth.LeaseDuration == 0 {
+// watchToken renews the token until renewal fails (an error) or the token nears the end
+// of its lifetime (nil). A token that is not renewable is used for 80% of its TTL.
+func watchToken(ctx context.Context, c *api.Client, secret *api.Secret, log *slog.Logger, rejected <-chan struct{}) error {
+	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
+	var timeout <-chan time.Time
+	switch {
+	case ttl == 0:
 		// A token without TTL (root, or a periodic token handed in) never expires.
-		<-ctx.Done()
-		return nil
-	}
-	w, err := c.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: secret})
-	if err != nil {
-		return err
-	}
-	go w.Start()
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-w.DoneCh():
+	case !secret.Auth.Renewable:
+		t := time.NewTimer(ttl * 4 / 5)
+		defer t.Stop()
+		timeout = t.C
+	default:
+		w, err := c.NewLifetimeWatcher(&api.LifetimeWatcherInput{
+			Secret: secret, RenewBehavior: api.RenewBehaviorErrorOnErrors,
+		})
+		if err != nil {
 			return err
-		case r := <-w.RenewCh():
-			ttl := time.Duration(0)
-			if r.Secret != nil && r.Secret.Auth != nil {
-				ttl = time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
+		}
+		go w.Start()
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-rejected:
+				return errTokenRejected
+			case err := <-w.DoneCh():
+				return err
+			case r := <-w.RenewCh():
+				ttl := time.Duration(0)
+				if r.Secret != nil && r.Secret.Auth != nil {
+					ttl = time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
+				}
+				log.Debug("token renewed", "ttl", ttl.String())
 			}
-			log.Debug("token renewed", "ttl", ttl.String())
 		}
 	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-rejected:
+		return errTokenRejected
+	case <-timeout:
+		return nil
+	}
+}
+
+// tokenRejected reports whether err from a Vault read is a 403 and Vault no longer
+// accepts tok itself (as opposed to a policy that does not allow the path).
+func tokenRejected(c *api.Client, tok string, err error) bool {
+	if err == nil || !(strings.Contains(err.Error(), "Code: 403") || strings.Contains(err.Error(), "permission denied")) {
+		return false
+	}
+	tc, cerr := c.Clone()
+	if cerr != nil {
+		return false
+	}
+	if ns := c.Namespace(); ns != "" {
+		tc.SetNamespace(ns)
+	}
+	tc.SetToken(tok)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, lerr := tc.Auth().Token().LookupSelfWithContext(ctx)
+	var re *api.ResponseError
+	return errors.As(lerr, &re) && re.StatusCode == 403
 }
 
 // revokeToken revokes tok (revoke-self), bounded in time.

@@ -38,6 +38,8 @@ type engine struct {
 	staticInterval time.Duration
 	// onReady is called once, after the first complete render.
 	onReady func()
+	// onError is told of a runner failure that the engine retries (sidecar and exec).
+	onError func(error)
 }
 
 func (e *engine) runnerConfig(token string) *ctconfig.Config {
@@ -148,12 +150,21 @@ func (e *engine) supervise(ctx context.Context, r *manager.Runner, ids int, read
 				return false, fmt.Errorf("%w: %v", ErrRender, err)
 			}
 			e.log.Error("template runner failed, restarting it", "error", err, "backoff", e.restartBackoff.String())
+			if e.onError != nil {
+				e.onError(err)
+			}
 			t := time.NewTimer(e.restartBackoff)
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return false, nil
 			case <-t.C:
+			}
+			// Restart with the newest token, if a new one came meanwhile.
+			select {
+			case t := <-tokens:
+				*token = t
+			default:
 			}
 			return true, nil
 

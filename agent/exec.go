@@ -90,6 +90,7 @@ func runExec(cfg *agentconfig.Config, argv []string, logOut io.Writer, cio execI
 		vault: cfg.Vault, log: s.log, templates: templates, sink: snk,
 		retry: tuning.Render, restartBackoff: tuning.RestartBackoff, staticInterval: interval,
 		failBeforeReady: true,
+		onError:         s.runnerFailed,
 		onReady:         func() { readyOnce.Do(func() { close(readyCh) }) },
 	}
 	var wg sync.WaitGroup
