@@ -456,3 +456,16 @@ func run(t testing.TB, fc *fakeCluster, stdin string, args ...string) (stdout, s
 	}
 	return out.String(), errb.String(), ExitCode(err)
 }
+
+// runWith executes `kubectl vault ARGS` against any Cluster.
+func runWith(t testing.TB, cl *Cluster, stdin string, out, errb *strings.Builder, args ...string) (string, string, int) {
+	t.Helper()
+	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errb}
+	root, _ := newRoot(streams, func(*Globals) (*Cluster, error) { return cl, nil })
+	root.SetArgs(append([]string{"--color=never"}, args...))
+	err := root.Execute()
+	if err != nil {
+		fmt.Fprintln(errb, "error:", err)
+	}
+	return out.String(), errb.String(), ExitCode(err)
+}

@@ -83,6 +83,9 @@ func (v *vaultCLI) run(ctx context.Context, pod string, c vaultCall) (vaultResul
 			return res, execError(pod, v.g.Container, err, errb.Bytes())
 		}
 		res.Code = code
+		if (code == 126 || code == 127) && c.Token != "" && strings.Contains(string(errb.Bytes()), "sh") {
+			return res, fmt.Errorf("pod %s: no /bin/sh in container %s, which passes the token on stdin: %s", pod, v.g.Container, firstLine(errb.Bytes()))
+		}
 		if code == 126 || code == 127 {
 			return res, fmt.Errorf("pod %s: %q not found or not executable in container %s (use --vault-bin): %s", pod, v.g.VaultBin, v.g.Container, firstLine(errb.Bytes()))
 		}
