@@ -1,19 +1,249 @@
-// Package webhook serves the mutating admission webhook that injects the vaultkube agent.
+// Package webhook serves the mutating admission webhook that injects the vaultkube agent:
+// TLS, AdmissionReview decoding, metrics and health around injector.Mutate.
 package webhook
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/vaultkube/vaultkube/injector"
 )
+
+// EnvPrefix prefixes the environment twin of every flag: --agent-image is VAULTKUBE_AGENT_IMAGE.
+const EnvPrefix = "VAULTKUBE_"
+
+// InjectorOptions are the flags of `vaultkube injector`.
+type InjectorOptions struct {
+	Listen      string
+	TLSCertFile string
+	TLSKeyFile  string
+	// KubernetesVersion overrides the API server version used by --native-sidecar=auto.
+	KubernetesVersion string
+	Kubeconfig        string
+	LogLevel          string
+	LogFormat         string
+
+	AutoTLS AutoTLSOptions
+
+	Injector injector.Config
+
+	log      *slog.Logger
+	listener net.Listener // tests: serve on this listener instead of Listen
+	onServe  func(*Handler)
+}
+
+// NewInjectorOptions returns options with the defaults.
+func NewInjectorOptions() *InjectorOptions {
+	return &InjectorOptions{
+		Listen:    ":8443",
+		LogLevel:  "info",
+		LogFormat: "json",
+		AutoTLS:   DefaultAutoTLSOptions(),
+		Injector:  injector.DefaultConfig(),
+	}
+}
 
 // NewCmdInjector returns `vaultkube injector`.
 func NewCmdInjector() *cobra.Command {
-	return &cobra.Command{
+	o := NewInjectorOptions()
+	cmd := &cobra.Command{
 		Use:   "injector",
-		Short: "Run the mutating admission webhook (not built yet)",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("the injector is not built yet")
+		Short: "Run the mutating admission webhook that injects the vaultkube agent",
+		Long: "Run the mutating admission webhook that injects the vaultkube agent into pods annotated\n" +
+			"with vault.hashicorp.com/agent-inject: \"true\". Serves /mutate, /healthz, /readyz and /metrics\n" +
+			"over HTTPS. With --tls-cert-file and --tls-key-file it needs no Kubernetes access; without\n" +
+			"them it manages its own CA and serving certificate (see --auto-tls-*).\n" +
+			"Every flag has an environment twin: " + EnvPrefix + "<FLAG_NAME>, for example " + EnvPrefix + "AGENT_IMAGE.",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return o.Run(ctx)
 		},
 	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// AddFlags binds every option to a flag; the usage names the environment twin.
+func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
+	c := &o.Injector
+	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve HTTPS on")
+	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate file (reloaded when it changes); with --tls-key-file, no Kubernetes access is needed")
+	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key file (reloaded when it changes)")
+	fs.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "API server version for --native-sidecar=auto (default: asked from the API server when reachable)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for API access (default: in-cluster configuration)")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "log level of the injector: debug, info, warn, error")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format of the injector: json or text")
+
+	fs.StringVar(&c.VaultAddress, "vault-address", c.VaultAddress, "address of Vault for the agents (annotation vault.hashicorp.com/service overrides it)")
+	fs.StringVar(&c.VaultNamespace, "vault-namespace", c.VaultNamespace, "default Vault Enterprise namespace")
+	fs.StringVar(&c.ProxyAddress, "proxy-address", c.ProxyAddress, "default HTTP(S) proxy for the agents' requests to Vault")
+	fs.StringVar(&c.AgentImage, "agent-image", c.AgentImage, "image of the injected agent containers")
+	fs.StringVar(&c.AuthType, "auth-type", c.AuthType, "default auth method: kubernetes or jwt")
+	fs.StringVar(&c.AuthPath, "auth-path", c.AuthPath, "default auth mount path")
+	fs.StringVar(&c.DefaultTemplate, "default-template", c.DefaultTemplate, "format of secrets without a template: map or json")
+	fs.StringVar(&c.LogLevel, "agent-log-level", c.LogLevel, "default log level of the agents")
+	fs.StringVar(&c.LogFormat, "agent-log-format", c.LogFormat, "default log format of the agents: standard or json")
+	fs.StringVar(&c.RequestsCPU, "agent-requests-cpu", c.RequestsCPU, "CPU request of the agent containers (empty: none)")
+	fs.StringVar(&c.RequestsMem, "agent-requests-mem", c.RequestsMem, "memory request of the agent containers (empty: none)")
+	fs.StringVar(&c.RequestsEphemeral, "agent-requests-ephemeral", c.RequestsEphemeral, "ephemeral storage request of the agent containers")
+	fs.StringVar(&c.LimitsCPU, "agent-limits-cpu", c.LimitsCPU, "CPU limit of the agent containers (empty: none)")
+	fs.StringVar(&c.LimitsMem, "agent-limits-mem", c.LimitsMem, "memory limit of the agent containers (empty: none)")
+	fs.StringVar(&c.LimitsEphemeral, "agent-limits-ephemeral", c.LimitsEphemeral, "ephemeral storage limit of the agent containers")
+	fs.Int64Var(&c.RunAsUser, "run-as-user", c.RunAsUser, "default user ID of the agent containers")
+	fs.Int64Var(&c.RunAsGroup, "run-as-group", c.RunAsGroup, "default group ID of the agent containers")
+	fs.BoolVar(&c.RunAsSameUser, "run-as-same-user", c.RunAsSameUser, "run the agents as the first application container's user")
+	fs.BoolVar(&c.SetSecurityContext, "set-security-context", c.SetSecurityContext, "give the agent containers a restrictive securityContext")
+	fs.BoolVar(&c.RevokeOnShutdown, "revoke-on-shutdown", c.RevokeOnShutdown, "sidecars revoke their Vault token when they stop")
+	fs.StringVar(&c.NativeSidecar, "native-sidecar", c.NativeSidecar, "inject a native sidecar (init container with restartPolicy Always): auto (API server >= 1.29), true or false")
+	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "audience of the agents' projected service-account token (empty: the API server's default)")
+	fs.Int64Var(&c.TokenExpirationSeconds, "token-expiration-seconds", c.TokenExpirationSeconds, "lifetime of the agents' projected service-account token")
+	fs.StringVar(&c.SecretsVolumeSizeLimit, "secrets-volume-size-limit", c.SecretsVolumeSizeLimit, "sizeLimit of the memory emptyDir holding rendered secrets")
+	fs.BoolVar(&c.EnvModeWarnOnly, "env-mode-warn-only", c.EnvModeWarnOnly, "env mode: skip containers without an explicit command with a warning instead of denying the pod")
+	fs.StringSliceVar(&c.SkipNamespaces, "skip-namespaces", c.SkipNamespaces, "namespaces whose pods are never mutated")
+
+	o.AutoTLS.AddFlags(fs)
+
+	fs.VisitAll(func(f *pflag.Flag) {
+		f.Usage += " (env " + EnvName(f.Name) + ")"
+	})
+}
+
+// EnvName is the environment twin of a flag.
+func EnvName(flag string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Complete fills flags the command line left unset from their environment twins.
+func (o *InjectorOptions) Complete(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
+			}
+		}
+	})
+	if o.KubernetesVersion != "" {
+		o.Injector.ServerVersion = o.KubernetesVersion
+	}
+	if o.log == nil {
+		o.log = newLogger(o.LogLevel, o.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the options.
+func (o *InjectorOptions) Validate() error {
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	if o.Injector.VaultAddress == "" {
+		return errors.New("--vault-address (or " + EnvName("vault-address") + ") is required: the agents need to know where Vault is")
+	}
+	if o.TLSCertFile == "" {
+		if err := o.AutoTLS.Validate(); err != nil {
+			return err
+		}
+	}
+	return o.Injector.Validate()
+}
+
+func newLogger(level, format string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// Run serves until ctx is done.
+func (o *InjectorOptions) Run(ctx context.Context) error {
+	log := o.log
+	reg := prometheus.NewRegistry()
+	h := NewHandler(o.Injector, log, reg)
+	if o.onServe != nil {
+		o.onServe(h)
+	}
+
+	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if o.TLSCertFile != "" {
+		fc, err := newFileCertificate(o.TLSCertFile, o.TLSKeyFile, log)
+		if err != nil {
+			return err
+		}
+		getCert = fc.GetCertificate
+		if o.Injector.NativeSidecar == injector.NativeAuto && o.Injector.ServerVersion == "" && o.kubeReachable() {
+			go o.discoverVersion(ctx, h)
+		}
+	} else {
+		at, err := o.startAutoTLS(ctx, h)
+		if err != nil {
+			return err
+		}
+		getCert = at.GetCertificate
+	}
+
+	ln := o.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", o.Listen, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	cfg := h.Config()
+	log.Info("injector serving", "address", ln.Addr().String(), "vaultAddress", cfg.VaultAddress, "agentImage", cfg.AgentImage,
+		"nativeSidecar", cfg.NativeSidecar, "serverVersion", cfg.ServerVersion)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,40 @@
+package webhook
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/vaultkube/vaultkube/injector"
+)
+
+// BenchmarkHandler sends a full AdmissionReview through the HTTP handler: decode,
+// mutate, patch, encode.
+func BenchmarkHandler(b *testing.B) {
+	ann := map[string]string{
+		injector.AnnTemplate + "-db": `{{ with secret "secret/data/db" }}{{ .Data.data.password }}{{ end }}`,
+		injector.AnnTLSSecret:        "vault-tls",
+		injector.AnnCACert:           "/vault/tls/ca.crt",
+	}
+	for k, v := range annotated {
+		ann[k] = v
+	}
+	body := reviewBody(b, "app", admissionv1.Create, podJSON(b, ann))
+	cfg := testInjectorConfig()
+	cfg.ServerVersion = "v1.37.2"
+	h := NewHandler(cfg, nil, nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+	}
+}

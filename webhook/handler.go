@@ -1,0 +1,233 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vaultkube/vaultkube/injector"
+)
+
+// maxBody bounds an AdmissionReview; the API server's own request limit is 3 MiB.
+const maxBody = 7 << 20
+
+// MutateFunc is the decision: injector.Mutate in production, a stand-in in tests.
+type MutateFunc func(*corev1.Pod, injector.Config) (*corev1.Pod, []string, error)
+
+// Handler serves /mutate, /healthz, /readyz and /metrics.
+type Handler struct {
+	cfg     atomic.Pointer[injector.Config]
+	ready   atomic.Bool
+	mutate  MutateFunc
+	log     *slog.Logger
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	latency    prometheus.Histogram
+	injections *prometheus.CounterVec
+	failures   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultkube_injector_requests_total",
+			Help: "Admission requests by result (allowed, patched, denied, invalid).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vaultkube_injector_request_duration_seconds",
+			Help:    "Time to answer an admission request.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		injections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultkube_injector_injections_total",
+			Help: "Pods mutated to run the agent, by namespace.",
+		}, []string{"namespace"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultkube_injector_failures_total",
+			Help: "Pods denied (invalid annotations or internal errors), by namespace.",
+		}, []string{"namespace"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.injections, m.failures)
+	return m
+}
+
+// NewHandler returns the webhook's HTTP handler. reg receives the metrics (and Go and
+// process collectors); it is also what /metrics serves.
+func NewHandler(cfg injector.Config, log *slog.Logger, reg *prometheus.Registry) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := &Handler{mutate: injector.Mutate, log: log, metrics: newMetrics(reg), mux: http.NewServeMux()}
+	h.SetConfig(cfg)
+	h.ready.Store(true)
+	h.mux.HandleFunc("/mutate", h.serveMutate)
+	h.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	h.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !h.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return h
+}
+
+// SetConfig replaces the injector configuration (for example once the API server version
+// is known); safe while serving.
+func (h *Handler) SetConfig(cfg injector.Config) { h.cfg.Store(&cfg) }
+
+// Config returns the current injector configuration.
+func (h *Handler) Config() injector.Config { return *h.cfg.Load() }
+
+// SetReady sets what /readyz answers.
+func (h *Handler) SetReady(ready bool) { h.ready.Store(ready) }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	result := "invalid"
+	defer func() {
+		h.metrics.requests.WithLabelValues(result).Inc()
+		h.metrics.latency.Observe(time.Since(start).Seconds())
+	}()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "use POST with an AdmissionReview", http.StatusMethodNotAllowed)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			http.Error(w, "content type must be application/json", http.StatusUnsupportedMediaType)
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		http.Error(w, "decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if review.Request == nil {
+		http.Error(w, "AdmissionReview has no request", http.StatusBadRequest)
+		return
+	}
+	resp, res := h.review(review.Request)
+	result = res
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Response: resp,
+	}
+	raw, err := json.Marshal(&out)
+	if err != nil {
+		result = "invalid"
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
+}
+
+// review decides one request. It never panics: a panic becomes a denial.
+func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.AdmissionResponse, result string) {
+	resp = &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	result = "allowed"
+	ns := req.Namespace
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.Error("panic while mutating", "namespace", ns, "uid", req.UID, "panic", fmt.Sprint(r))
+			h.metrics.failures.WithLabelValues(ns).Inc()
+			resp = deny(req, fmt.Sprintf("vaultkube injector internal error: %v", r))
+			result = "denied"
+		}
+	}()
+	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" || req.Operation != admissionv1.Create {
+		return resp, result
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
+		h.metrics.failures.WithLabelValues(ns).Inc()
+		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
+	}
+	// Pods created through a controller often have no namespace yet; the request has it.
+	if pod.Namespace == "" {
+		pod.Namespace = ns
+	}
+	cfg := h.cfg.Load()
+	out, warnings, err := h.mutate(&pod, *cfg)
+	resp.Warnings = warnings
+	if err != nil {
+		h.metrics.failures.WithLabelValues(ns).Inc()
+		h.log.Info("pod denied", "namespace", ns, "name", podName(&pod), "uid", req.UID, "reason", err.Error())
+		d := deny(req, err.Error())
+		d.Warnings = warnings
+		return d, "denied"
+	}
+	if out == &pod {
+		return resp, result
+	}
+	ops, err := injector.Patch(&pod, out)
+	if err != nil {
+		h.metrics.failures.WithLabelValues(ns).Inc()
+		return deny(req, "vaultkube injector: "+err.Error()), "denied"
+	}
+	if len(ops) == 0 {
+		return resp, result
+	}
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		h.metrics.failures.WithLabelValues(ns).Inc()
+		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied"
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	resp.Patch, resp.PatchType = patch, &pt
+	h.metrics.injections.WithLabelValues(ns).Inc()
+	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
+	return resp, "patched"
+}
+
+func deny(req *admissionv1.AdmissionRequest, msg string) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{
+		UID:     req.UID,
+		Allowed: false,
+		Result: &metav1.Status{
+			Status:  metav1.StatusFailure,
+			Code:    http.StatusForbidden,
+			Reason:  metav1.StatusReasonForbidden,
+			Message: strings.TrimSpace(msg),
+		},
+	}
+}
+
+func podName(p *corev1.Pod) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.GenerateName
+}
