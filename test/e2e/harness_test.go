@@ -104,7 +104,7 @@ func (c *cluster) kubectl(t *testing.T, stdin string, args ...string) (string, e
 	}
 	err := cmd.Run()
 	if err != nil {
-		return out.String() + errb.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, errb.String())
+		return out.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), nil
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The main job, end to end on this machine: the local cluster, Vault as the official chart
+# deploys it (3 raft pods) initialised and unsealed with `kubectl vault`, the vaultkube
+# injector, and a pod that receives a secret from Vault through the injected agent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+. test/cluster/env.sh
+T0=$(date +%s)
+KV=(bin/kubectl-vault --kubeconfig "$VK_KUBECONFIG" -n vault)
+[ -x bin/kubectl-vault ] || die "bin/kubectl-vault is missing: run 'make build'"
+
+timed "cluster" test/cluster/up.sh 2
+timed "images" test/cluster/images.sh vaultkube
+timed "vault pods" test/cluster/vault.sh up
+
+# --- init and unseal with kubectl vault; the keys stay in a 0600 file ---------------------
+INIT=$VK_STATE/vault-init.json
+if [ ! -s "$INIT" ]; then
+  log "kubectl vault init (keys and root token into $INIT, 0600)"
+  "${KV[@]}" init --key-shares 3 --key-threshold 2 --keys-out "$INIT"
+fi
+log "kubectl vault unseal"
+"${KV[@]}" unseal --keys-file "$INIT"
+
+# --- configure Vault: KV secret, Kubernetes auth, a policy and a role ----------------------
+# The root token goes on the exec's stdin (first line); the script in argv holds no secret.
+ROOT=$(sed -n 's/.*"root_token": *"\([^"]*\)".*/\1/p' "$INIT")
+[ -n "$ROOT" ] || die "no root_token in $INIT"
+ACTIVE=$(kubectl_vk -n vault get pods -l vault-active=true -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+ACTIVE=${ACTIVE:-vault-0}
+log "configuring Vault through $ACTIVE: kv-v2 at secret/, secret/demo, Kubernetes auth, role demo"
+printf '%s\n' "$ROOT" | kubectl_vk -n vault exec -i "$ACTIVE" -c vault -- /bin/sh -ec '
+read -r VAULT_TOKEN; export VAULT_TOKEN
+vault secrets list -format=json | grep -q "\"secret/\"" || vault secrets enable -path=secret kv-v2 >/dev/null
+vault kv put secret/demo username=demo-user password=s3cr3t-from-vault >/dev/null
+vault auth list -format=json | grep -q "\"kubernetes/\"" || vault auth enable kubernetes >/dev/null
+vault write auth/kubernetes/config kubernetes_host=https://kubernetes.default.svc >/dev/null
+printf "path \"secret/data/demo\" { capabilities = [\"read\"] }\n" | vault policy write demo - >/dev/null
+vault write auth/kubernetes/role/demo bound_service_account_names=demo bound_service_account_namespaces=demo token_policies=demo ttl=1h >/dev/null
+'
+unset ROOT
+
+timed "injector" test/cluster/injector.sh up
+
+# --- a pod that receives the secret ---------------------------------------------------------
+kubectl_vk apply -f test/cluster/manifests/demo.yaml >/dev/null
+kubectl_vk -n demo delete pod demo --ignore-not-found --wait=true >/dev/null
+kubectl_vk apply -f test/cluster/manifests/demo.yaml >/dev/null
+kubectl_vk -n demo wait --for=condition=Ready pod/demo --timeout 180s >/dev/null
+log "pod demo/demo is running; its containers: $(kubectl_vk -n demo get pod demo -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}')"
+
+cat <<TXT
+
+== vaultkube demo ready in $(($(date +%s) - T0))s ==
+Started (all inside the network namespace '$VK_NETNS', node address $VK_NODE_IP):
+  etcd, kube-apiserver (https://$VK_NODE_IP:6443), kube-controller-manager, kube-scheduler,
+  containerd + runc, kubelet, kube-proxy, CoreDNS; Vault (StatefulSet vault, 3 raft pods,
+  unsealed); the vaultkube injector (namespace vaultkube).
+  Logs: $VK_STATE/logs   Keys and root token: $INIT (0600)
+
+The secret as the app container sees it (/vault/secrets/demo):
+$(kubectl_vk -n demo exec demo -c app -- /bin/cat /vault/secrets/demo)
+
+Try:
+  export KUBECONFIG=$VK_KUBECONFIG PATH=$VK_BIN:\$PATH
+  bin/kubectl-vault -n vault status
+  kubectl -n demo exec demo -c app -- cat /vault/secrets/demo
+  make cluster-down        # stop everything
+TXT
