@@ -1,6 +1,7 @@
 package injector
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -40,8 +41,16 @@ func FuzzParseAnnotations(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := Patch(p, out); err != nil {
+		view, err := Patch(p, out)
+		if err != nil {
 			t.Fatalf("patch: %v", err)
+		}
+		full, err := PatchFull(p, out)
+		if err != nil {
+			t.Fatalf("patch: %v", err)
+		}
+		if !reflect.DeepEqual(view, full) {
+			t.Fatalf("the patch view misses a change:\nview %v\nfull %v", view, full)
 		}
 	})
 }

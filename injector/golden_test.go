@@ -120,3 +120,33 @@ func assertPatchApplies(t *testing.T, before, after *corev1.Pod, patch []byte) {
 	require.NoError(t, json.Unmarshal(patched, &got))
 	assert.Equal(t, after, &got)
 }
+
+// TestPatchViewCoversMutate checks that diffing the patch view gives the same operations as
+// diffing whole pods, for every golden case and the env-mode, JSON-patch and share-process
+// variants: Mutate changes nothing outside the view.
+func TestPatchViewCoversMutate(t *testing.T) {
+	cases := append([]goldenCase{}, goldenCases...)
+	cases = append(cases,
+		goldenCase{name: "share-process", fixture: "web", ann: basic(AnnShareProcessNamespace, "true", AnnJSONPatch, `[{"op":"add","path":"/env/-","value":{"name":"A","value":"b"}}]`)},
+		goldenCase{name: "pod-without-annotations-map", fixture: "job-no-automount", ann: basic(), edit: func(p *corev1.Pod) {}},
+	)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := loadPod(t, tc.fixture, tc.ann)
+			if tc.edit != nil {
+				tc.edit(pod)
+			}
+			cfg := testConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			out, _, err := Mutate(pod, cfg)
+			require.NoError(t, err)
+			view, err := Patch(pod, out)
+			require.NoError(t, err)
+			full, err := PatchFull(pod, out)
+			require.NoError(t, err)
+			assert.Equal(t, full, view)
+		})
+	}
+}

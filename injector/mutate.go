@@ -110,9 +110,44 @@ func strip(pod *corev1.Pod) {
 	pod.Spec.Volumes = vols
 }
 
-// Patch computes the RFC 6902 JSON patch from before to after by diffing their JSON
-// encodings. Operations are ordered deterministically.
+// patchView is the part of a pod that Mutate may change, with the pod's JSON paths. Diffing
+// it instead of the whole pod gives the same patch at half the cost (TestPatchViewCoversMutate
+// checks the equivalence).
+type patchView struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations,omitempty"`
+	} `json:"metadata"`
+	Spec struct {
+		InitContainers        []corev1.Container `json:"initContainers,omitempty"`
+		Containers            []corev1.Container `json:"containers"`
+		Volumes               []corev1.Volume    `json:"volumes,omitempty"`
+		ShareProcessNamespace *bool              `json:"shareProcessNamespace,omitempty"`
+	} `json:"spec"`
+}
+
+func viewOf(p *corev1.Pod) *patchView {
+	v := &patchView{}
+	v.Metadata.Annotations = p.Annotations
+	v.Spec.InitContainers = p.Spec.InitContainers
+	v.Spec.Containers = p.Spec.Containers
+	v.Spec.Volumes = p.Spec.Volumes
+	v.Spec.ShareProcessNamespace = p.Spec.ShareProcessNamespace
+	return v
+}
+
+// Patch computes the RFC 6902 JSON patch from before to after by diffing the JSON of the
+// parts Mutate changes (annotations, containers, init containers, volumes,
+// shareProcessNamespace). Operations are ordered deterministically.
 func Patch(before, after *corev1.Pod) ([]jsonpatch.Operation, error) {
+	return diffJSON(viewOf(before), viewOf(after))
+}
+
+// PatchFull is Patch over the whole pod: slower, used to check Patch.
+func PatchFull(before, after *corev1.Pod) ([]jsonpatch.Operation, error) {
+	return diffJSON(before, after)
+}
+
+func diffJSON(before, after any) ([]jsonpatch.Operation, error) {
 	a, err := json.Marshal(before)
 	if err != nil {
 		return nil, fmt.Errorf("encode pod: %w", err)
