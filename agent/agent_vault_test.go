@@ -169,6 +169,13 @@ func runSidecar(t *testing.T, cfg *agentconfig.Config, logs io.Writer) (stop fun
 	go func() { errc <- runAgent(ctx, cfg, logs, io.Discard, io.Discard, fastTuning()) }()
 	stopped := false
 	var result error
+	if b, ok := logs.(*syncBuffer); ok {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("agent logs:\n%s", b.String())
+			}
+		})
+	}
 	stop = func() error {
 		if !stopped {
 			stopped = true

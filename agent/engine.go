@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ctconfig "github.com/hashicorp/consul-template/config"
+	dep "github.com/hashicorp/consul-template/dependency"
 	"github.com/hashicorp/consul-template/manager"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
@@ -34,7 +35,8 @@ type engine struct {
 	retry retryPolicy
 	// restartBackoff is the pause before a failed runner is started again.
 	restartBackoff time.Duration
-	// staticInterval is how often static (non-leased) secrets are read again.
+	// staticInterval is how often static (non-leased) secrets are read again (0: 5 min,
+	// vault agent's default).
 	staticInterval time.Duration
 	// onReady is called once, after the first complete render.
 	onReady func()
@@ -81,9 +83,14 @@ func (e *engine) runnerConfig(token string) *ctconfig.Config {
 		Backoff:    ctconfig.TimeDuration(e.retry.Backoff),
 		MaxBackoff: ctconfig.TimeDuration(e.retry.MaxBackoff),
 	}
-	if e.staticInterval > 0 {
-		conf.Vault.DefaultLeaseDuration = ctconfig.TimeDuration(e.staticInterval)
+	interval := e.staticInterval
+	if interval <= 0 {
+		interval = ctconfig.DefaultVaultLeaseDuration
 	}
+	conf.Vault.DefaultLeaseDuration = ctconfig.TimeDuration(interval)
+	// consul-template copies this into a package variable only for the first runner of the
+	// process (sync.Once); set it for ours, before the runner's views exist.
+	dep.VaultDefaultLeaseDuration = interval
 	conf.Finalize()
 	return conf
 }
