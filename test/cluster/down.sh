@@ -13,7 +13,7 @@ for n in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserve
 done
 # Containers: every process in a kubepods cgroup, then the shims of our containerd.
 for f in $(find /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods -name cgroup.procs 2>/dev/null); do
-  xargs -r kill -9 <"$f" 2>/dev/null
+  [ -f "$f" ] && xargs -r kill -9 <"$f" 2>/dev/null
 done
 pkill -9 -f "containerd-shim.*-address $VK_STATE/containerd/containerd.sock" 2>/dev/null
 [ -f "$VK_PIDS/containerd" ] && kill "$(cat "$VK_PIDS/containerd")" 2>/dev/null
