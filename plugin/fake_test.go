@@ -63,11 +63,14 @@ type fakeVault struct {
 	// status calls, as a raft node joining through retry_join does.
 	Joiner    bool
 	JoinPolls int
-	joining   bool
-	given     map[string]bool
-	Files     map[string][]byte
-	Data      string // the "database": what a snapshot carries
-	NoSh      bool   // the image has no sh
+	// NoChallenge is how many unseal calls a joiner refuses ("not initialized") before its
+	// retry_join has fetched the leader's challenge.
+	NoChallenge int
+	joining     bool
+	given       map[string]bool
+	Files       map[string][]byte
+	Data        string // the "database": what a snapshot carries
+	NoSh        bool   // the image has no sh
 }
 
 type execCall struct {
@@ -351,6 +354,10 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 		return out(map[string]any{"data": v.statusJSON()})
 	case "write sys/unseal key=-", "write sys/unseal key=- migrate=true":
 		key := string(in)
+		if v.Joiner && !v.Initialized && v.NoChallenge > 0 {
+			v.NoChallenge--
+			return fail(2, "Error writing data to sys/unseal: Error making API request.\n\nCode: 400. Errors:\n\n* Vault is not initialized")
+		}
 		if !v.Initialized && !v.Joiner {
 			return fail(2, "Error writing data to sys/unseal: Error making API request.\n\nCode: 400. Errors:\n\n* Vault is not initialized")
 		}
@@ -408,11 +415,12 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 			{"node_id": "vault-2", "address": "vault-2.vault-internal:8201", "leader": false, "voter": false, "protocol_version": "3"},
 		}}}})
 	case "operator raft autopilot state":
-		return out(map[string]any{"healthy": true, "failure_tolerance": 1, "leader": "vault-0", "voters": []string{"vault-0", "vault-1"},
-			"servers": map[string]any{
-				"vault-0": map[string]any{"id": "vault-0", "healthy": true, "last_index": 42, "status": "leader"},
-				"vault-1": map[string]any{"id": "vault-1", "healthy": true, "last_index": 42, "status": "voter"},
-				"vault-2": map[string]any{"id": "vault-2", "healthy": true, "last_index": 41, "status": "non-voter"},
+		// As the Vault CLI prints it: Go field names.
+		return out(map[string]any{"Healthy": true, "FailureTolerance": 1, "Leader": "vault-0", "Voters": []string{"vault-0", "vault-1"},
+			"Servers": map[string]any{
+				"vault-0": map[string]any{"ID": "vault-0", "Healthy": true, "LastIndex": 42, "Status": "leader"},
+				"vault-1": map[string]any{"ID": "vault-1", "Healthy": true, "LastIndex": 42, "Status": "voter"},
+				"vault-2": map[string]any{"ID": "vault-2", "Healthy": true, "LastIndex": 41, "Status": "non-voter"},
 			}})
 	}
 	if len(words) == 5 && strings.Join(words[:4], " ") == "operator raft snapshot save" {

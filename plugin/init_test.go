@@ -14,7 +14,7 @@ import (
 func uninit3() *fakeCluster {
 	return newFakeCluster(3, func(i int) *fakeVault {
 		return &fakeVault{Sealed: true, Storage: "raft", Seal: "shamir", Version: "1.21.1", Cluster: "vault-cluster-test", Data: "empty",
-			Active: i == 0, Joiner: i > 0, JoinPolls: 1}
+			Active: i == 0, Joiner: i > 0, JoinPolls: 1, NoChallenge: 2}
 	})
 }
 

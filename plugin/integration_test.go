@@ -38,6 +38,22 @@ type localPod struct {
 	addr    string
 	dataDir string
 	cmd     *exec.Cmd
+	start   func() *exec.Cmd
+}
+
+// restart kills the server and starts it again, as a pod restart does: it comes back sealed.
+func (p *localPod) restart(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.cmd = p.start()
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.addr, "http://"), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 20*time.Second, 100*time.Millisecond)
 }
 
 // LocalExecutor runs the plugin's exec commands as local processes: `vault` is the real
@@ -147,20 +163,25 @@ log_level     = "warn"
 		require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 		logf, err := os.Create(filepath.Join(dir, "server.log"))
 		require.NoError(t, err)
-		cmd := exec.Command(bin, "server", "-config="+cfgPath)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + l.home}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		require.NoError(t, cmd.Start())
+		lp := &localPod{addr: addr, dataDir: data}
+		lp.start = func() *exec.Cmd {
+			cmd := exec.Command(bin, "server", "-config="+cfgPath)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + l.home}
+			cmd.Stdout, cmd.Stderr = logf, logf
+			require.NoError(t, cmd.Start())
+			return cmd
+		}
+		lp.cmd = lp.start()
 		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			_ = lp.cmd.Process.Kill()
+			_ = lp.cmd.Wait()
 			logf.Close()
 			if t.Failed() {
 				b, _ := os.ReadFile(logf.Name())
 				t.Logf("%s log:\n%s", name, b)
 			}
 		})
-		l.pods[name] = &localPod{addr: addr, dataDir: data, cmd: cmd}
+		l.pods[name] = lp
 		pods = append(pods, fakePod(name))
 	}
 	// Wait until every server answers.
@@ -231,16 +252,18 @@ func TestIntegrationRealVault(t *testing.T) {
 	assert.Equal(t, map[string]int{"active": 1, "standby": 2}, roles)
 	out, _, _ = runReal("", "status", "--vault-token-file", tokenFile)
 	t.Logf("status:\n%s", out)
+	o, err := localVault(t, l, "vault-0", token, "operator", "raft", "autopilot", "state", "-format=json")
+	t.Logf("autopilot state (%v):\n%s", err, o)
 
-	// Seal one standby by hand; unseal it with the keys file through sys/unseal key=- (stdin).
+	// Restart one standby (it comes back sealed); unseal it with the keys file through
+	// sys/unseal key=- (stdin).
 	var standby string
 	for _, p := range st.Pods {
 		if p.Vault.HARole() == "standby" {
 			standby = p.Pod
 		}
 	}
-	o, err := localVault(t, l, standby, token, "operator", "seal")
-	require.NoError(t, err, o)
+	l.pods[standby].restart(t)
 	_, errOut, code = runReal("", "status")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "pod "+standby+" is sealed: run `kubectl vault unseal`")
@@ -249,8 +272,7 @@ func TestIntegrationRealVault(t *testing.T) {
 	assert.Contains(t, errOut, standby+": unsealed")
 
 	// A key of another cluster: one clear sentence.
-	o, err = localVault(t, l, standby, token, "operator", "seal")
-	require.NoError(t, err, o)
+	l.pods[standby].restart(t)
 	wrong := filepath.Join(dir, "wrong")
 	require.NoError(t, os.WriteFile(wrong, []byte(testKey(1)+"\n"+testKey(2)+"\n"), 0o600))
 	_, errOut, code = runReal("", "unseal", standby, "--keys-file", wrong)

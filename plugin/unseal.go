@@ -280,8 +280,21 @@ func (u *unsealer) unsealPod(ctx context.Context, pod string, st *SealStatus) er
 		return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("pod %s needs %d more unseal keys (threshold %d) but %d were given: supply at least %d keys", pod, need, t, len(u.keys), t)}
 	}
 	sent := 0
+	joiner := !st.Initialized
 	for _, key := range u.keys {
 		s, err := u.v.unsealOnce(ctx, pod, key, u.migrate)
+		if err != nil && joiner && sent == 0 && isNotInitialised(err) {
+			// A raft joiner takes unseal keys only once its retry_join has fetched the
+			// leader's challenge (it retries every 2s): keep offering the first key.
+			fmt.Fprintf(u.log, "%s: waiting for it to reach the raft leader (retry_join)\n", pod)
+			werr := waitFor(ctx, u.wait, u.pollInterval(), func() (bool, error) {
+				s, err = u.v.unsealOnce(ctx, pod, key, u.migrate)
+				return err == nil || !isNotInitialised(err), nil
+			})
+			if werr != nil {
+				return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("pod %s did not reach the raft leader within %s: check its retry_join and `kubectl logs %s -c %s`", pod, u.wait, pod, u.g.Container)}
+			}
+		}
 		if err != nil {
 			if ue := (*unsealError)(nil); errors.As(err, &ue) && strings.Contains(ue.msg, "already been provided") {
 				continue // someone else's unseal in progress used this key already
@@ -313,11 +326,7 @@ func (u *unsealer) unsealPod(ctx context.Context, pod string, st *SealStatus) er
 // last key with sealed=true, progress=0 and unseal shortly after).
 func (u *unsealer) waitUnsealed(ctx context.Context, pod string) error {
 	fmt.Fprintf(u.log, "%s: all keys given, waiting for it to join and unseal\n", pod)
-	poll := u.poll
-	if poll == 0 {
-		poll = time.Second
-	}
-	err := waitFor(ctx, u.wait, poll, func() (bool, error) {
+	err := waitFor(ctx, u.wait, u.pollInterval(), func() (bool, error) {
 		s, err := u.v.status(ctx, pod)
 		if err != nil {
 			return false, nil // the pod may restart while it joins
@@ -329,4 +338,16 @@ func (u *unsealer) waitUnsealed(ctx context.Context, pod string) error {
 	}
 	fmt.Fprintf(u.log, "%s: unsealed\n", pod)
 	return nil
+}
+
+func (u *unsealer) pollInterval() time.Duration {
+	if u.poll == 0 {
+		return time.Second
+	}
+	return u.poll
+}
+
+func isNotInitialised(err error) bool {
+	var ue *unsealError
+	return errors.As(err, &ue) && strings.Contains(ue.msg, "not initialized")
 }

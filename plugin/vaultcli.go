@@ -210,7 +210,7 @@ func (v *vaultCLI) raftPeers(ctx context.Context, pod, token string) ([]RaftServ
 	return out.Data.Config.Servers, nil
 }
 
-// AutopilotServer is one server of `vault operator raft autopilot state`.
+// AutopilotServer is one server of the autopilot state.
 type AutopilotServer struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
@@ -223,7 +223,7 @@ type AutopilotServer struct {
 	StableSince string `json:"stable_since"`
 }
 
-// AutopilotState is the answer of `vault operator raft autopilot state -format=json`.
+// AutopilotState is autopilot's view of the raft cluster.
 type AutopilotState struct {
 	Healthy          bool                       `json:"healthy"`
 	FailureTolerance int                        `json:"failure_tolerance"`
@@ -232,7 +232,8 @@ type AutopilotState struct {
 	Servers          map[string]AutopilotServer `json:"servers"`
 }
 
-// autopilot reads autopilot's view of the raft cluster (needs a token).
+// autopilot reads autopilot's view of the raft cluster (needs a token). The Vault CLI prints
+// api.AutopilotState with Go field names ("LastIndex"), not the API's snake_case.
 func (v *vaultCLI) autopilot(ctx context.Context, pod, token string) (*AutopilotState, error) {
 	res, err := v.run(ctx, pod, vaultCall{Sub: []string{"operator", "raft", "autopilot", "state"}, Token: token})
 	if err != nil {
@@ -241,11 +242,27 @@ func (v *vaultCLI) autopilot(ctx context.Context, pod, token string) (*Autopilot
 	if res.Code != 0 {
 		return nil, fmt.Errorf("read autopilot state in pod %s: %s", pod, vaultError(res))
 	}
-	var st AutopilotState
-	if err := json.Unmarshal(res.Stdout, &st); err != nil {
+	var cli struct {
+		Healthy          bool
+		FailureTolerance int
+		Leader           string
+		Voters           []string
+		Servers          map[string]struct {
+			ID, Name, Address, NodeStatus, Status, StableSince string
+			Healthy                                            bool
+			LastIndex, LastTerm                                uint64
+		}
+	}
+	if err := json.Unmarshal(res.Stdout, &cli); err != nil {
 		return nil, fmt.Errorf("read autopilot state in pod %s: %w", pod, err)
 	}
-	return &st, nil
+	st := &AutopilotState{Healthy: cli.Healthy, FailureTolerance: cli.FailureTolerance, Leader: cli.Leader, Voters: cli.Voters,
+		Servers: map[string]AutopilotServer{}}
+	for id, s := range cli.Servers {
+		st.Servers[id] = AutopilotServer{ID: s.ID, Name: s.Name, Address: s.Address, NodeStatus: s.NodeStatus, Healthy: s.Healthy,
+			LastIndex: s.LastIndex, LastTerm: s.LastTerm, Status: s.Status, StableSince: s.StableSince}
+	}
+	return st, nil
 }
 
 // unsealOnce sends one key to pod through `vault write sys/unseal key=-`: the key travels on
