@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/vaultkube/vaultkube/injector"
 )
 
@@ -42,7 +44,8 @@ type InjectorOptions struct {
 	Injector injector.Config
 
 	log      *slog.Logger
-	listener net.Listener // tests: serve on this listener instead of Listen
+	client   kubernetes.Interface // tests: the API for automatic TLS
+	listener net.Listener         // tests: serve on this listener instead of Listen
 	onServe  func(*Handler)
 }
 
@@ -203,8 +206,12 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 			return err
 		}
 		getCert = fc.GetCertificate
-		if o.Injector.NativeSidecar == injector.NativeAuto && o.Injector.ServerVersion == "" && o.kubeReachable() {
-			go o.discoverVersion(ctx, h)
+		if o.Injector.NativeSidecar == injector.NativeAuto && o.Injector.ServerVersion == "" {
+			if o.kubeReachable() {
+				go o.discoverVersion(ctx, h)
+			} else {
+				log.Info("API server version unknown and no API access: classic sidecars under --native-sidecar=auto (set --kubernetes-version or --native-sidecar=true)")
+			}
 		}
 	} else {
 		at, err := o.startAutoTLS(ctx, h)

@@ -138,3 +138,7 @@ func parseCerts(bundle []byte) []*x509.Certificate {
 		}
 	}
 }
+
+func pemCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
