@@ -18,5 +18,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# The cluster may be older than this checkout: import the vaultkube image built from it.
+timed "vaultkube image" test/cluster/images.sh vaultkube
 export VAULTKUBE_STATE=$VK_STATE VAULTKUBE_BIN=$VK_BIN
 timed "e2e tests" go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/... "$@"

@@ -1,0 +1,192 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// initFile is where the in-cluster Vault's init JSON lives between tests (and for make demo).
+func (c *cluster) initFile() string { return filepath.Join(c.state, "vault-init.json") }
+
+// kubectlVault runs the real `kubectl vault` binary built from this checkout; it returns
+// stdout, stderr and the exit code.
+func (c *cluster) kubectlVault(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, repoBinary(t, "kubectl-vault"), append([]string{"--kubeconfig", c.kubeconfig, "-n", "vault"}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("kubectl vault %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// rootToken reads the root token from an init JSON file.
+func rootToken(t *testing.T, initFile string) string {
+	t.Helper()
+	raw, err := os.ReadFile(initFile)
+	require.NoError(t, err)
+	var init struct {
+		RootToken string `json:"root_token"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &init))
+	require.NotEmpty(t, init.RootToken)
+	return init.RootToken
+}
+
+// vaultAsRoot runs a shell script in the active Vault pod with the root token read from
+// stdin (first line), never from argv.
+func (c *cluster) vaultAsRoot(t *testing.T, token, script string) (string, error) {
+	t.Helper()
+	pod := c.activeVaultPod(t)
+	return c.kubectl(t, token+"\n", "-n", "vault", "exec", "-i", pod, "-c", "vault", "--",
+		"/bin/sh", "-ec", "read -r VAULT_TOKEN; export VAULT_TOKEN\n"+script)
+}
+
+func (c *cluster) activeVaultPod(t *testing.T) string {
+	t.Helper()
+	var name string
+	require.Eventually(t, func() bool {
+		pods, err := c.client.CoreV1().Pods("vault").List(context.Background(), metav1.ListOptions{LabelSelector: "vault-active=true"})
+		if err != nil || len(pods.Items) != 1 {
+			return false
+		}
+		name = pods.Items[0].Name
+		return true
+	}, 60*time.Second, time.Second, "one pod labelled vault-active=true")
+	return name
+}
+
+// TestKubectlVaultLifecycle: a fresh 3-pod raft Vault through the real `kubectl vault`:
+// status (uninitialised) → init → unseal → status (1 active, 2 standby, 3 voters) → KV write →
+// snapshot save → delete → snapshot restore → the secret is back.
+func TestKubectlVaultLifecycle(t *testing.T) {
+	c := getCluster(t)
+	c.requireLevel2(t)
+	out, err := c.runScript(t, "test/cluster/vault.sh", "down")
+	require.NoError(t, err, out)
+	_ = os.Remove(c.initFile())
+	out, err = c.runScript(t, "test/cluster/vault.sh", "up")
+	require.NoError(t, err, out)
+
+	stdout, stderr, code := c.kubectlVault(t, "", "status")
+	assert.Equal(t, 2, code, "status of an uninitialised Vault exits 2: %s %s", stdout, stderr)
+	assert.Contains(t, stdout, "vault-2")
+
+	dir := t.TempDir()
+	initFile := filepath.Join(dir, "init.json")
+	stdout, stderr, code = c.kubectlVault(t, "", "init", "--key-shares", "3", "--key-threshold", "2", "--keys-out", initFile)
+	require.Equal(t, 0, code, "init: %s %s", stdout, stderr)
+	st, err := os.Stat(initFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	root := rootToken(t, initFile)
+	assert.NotContains(t, stdout+stderr, root, "the root token is not shown without --print-keys")
+
+	// A second init is refused by the safety gate, and never touches the keys file.
+	_, stderr, code = c.kubectlVault(t, "", "init", "--keys-out", filepath.Join(dir, "again.json"))
+	assert.Equal(t, 3, code, stderr)
+
+	stdout, stderr, code = c.kubectlVault(t, "", "unseal", "--keys-file", initFile)
+	require.Equal(t, 0, code, "unseal: %s %s", stdout, stderr)
+	raw, err := os.ReadFile(initFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(c.initFile(), raw, 0o600), "keep the keys for the other tests")
+
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(root+"\n"), 0o600))
+	var report struct {
+		Pods []struct {
+			Pod   string `json:"pod"`
+			Vault *struct {
+				Initialized bool `json:"initialized"`
+				Sealed      bool `json:"sealed"`
+			} `json:"vault"`
+		} `json:"pods"`
+		Raft []struct {
+			NodeID string `json:"node_id"`
+			Leader bool   `json:"leader"`
+			Voter  bool   `json:"voter"`
+		} `json:"raftPeers"`
+		Healthy bool `json:"healthy"`
+	}
+	// Autopilot promotes the joiners to voters once they are stable (about 10 s).
+	require.Eventually(t, func() bool {
+		stdout, _, code = c.kubectlVault(t, "", "status", "-o", "json", "--vault-token-file", tokenFile)
+		if code != 0 || json.Unmarshal([]byte(stdout), &report) != nil || len(report.Raft) != 3 {
+			return false
+		}
+		for _, r := range report.Raft {
+			if !r.Voter {
+				return false
+			}
+		}
+		return true
+	}, 90*time.Second, 2*time.Second, "status healthy with 3 voters after unseal: %s", stdout)
+	assert.True(t, report.Healthy)
+	require.Len(t, report.Pods, 3)
+	for _, p := range report.Pods {
+		require.NotNil(t, p.Vault, p.Pod)
+		assert.True(t, p.Vault.Initialized && !p.Vault.Sealed, "%s initialised and unsealed", p.Pod)
+	}
+	require.Len(t, report.Raft, 3, "three raft peers")
+	leaders := 0
+	for _, r := range report.Raft {
+		assert.True(t, r.Voter, "raft peer %s is a voter", r.NodeID)
+		if r.Leader {
+			leaders++
+		}
+	}
+	assert.Equal(t, 1, leaders)
+	stdout, _, _ = c.kubectlVault(t, "", "status")
+	assert.Equal(t, 1, strings.Count(stdout, "active"), stdout)
+	assert.Equal(t, 2, strings.Count(stdout, "standby"), stdout)
+
+	_, err = c.vaultAsRoot(t, root, "vault secrets enable -path=secret kv-v2 >/dev/null\nvault kv put secret/lifecycle color=green >/dev/null")
+	require.NoError(t, err)
+
+	snap := filepath.Join(dir, "vault.snap")
+	stdout, stderr, code = c.kubectlVault(t, "", "snapshot", "save", snap, "--vault-token-file", tokenFile)
+	require.Equal(t, 0, code, "snapshot save: %s %s", stdout, stderr)
+	st, err = os.Stat(snap)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	assert.Greater(t, st.Size(), int64(1000))
+	_, err = os.Stat(snap + ".sha256")
+	require.NoError(t, err)
+
+	_, err = c.vaultAsRoot(t, root, "vault kv metadata delete secret/lifecycle")
+	require.NoError(t, err)
+	_, err = c.vaultAsRoot(t, root, "vault kv get secret/lifecycle")
+	require.Error(t, err, "the secret is gone before the restore")
+
+	stdout, stderr, code = c.kubectlVault(t, "", "snapshot", "restore", snap, "--yes", "--vault-token-file", tokenFile)
+	require.Equal(t, 0, code, "snapshot restore: %s %s", stdout, stderr)
+	require.Eventually(t, func() bool {
+		out, err := c.vaultAsRoot(t, root, "vault kv get -field=color secret/lifecycle")
+		return err == nil && strings.TrimSpace(out) == "green"
+	}, 60*time.Second, 2*time.Second, "the secret is back after the restore")
+}
