@@ -2,9 +2,16 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,13 +65,16 @@ func TestVaultInitRendersSecrets(t *testing.T) {
 		agentconfig.Template{Name: "default-delims", LeftDelim: "<<", RightDelim: ">>", SecretPath: "secret/data/" + path,
 			DefaultFormat: "json", Destination: filepath.Join(dir, "delims")},
 	)
+	source := filepath.Join(t.TempDir(), "tmpl")
+	require.NoError(t, os.WriteFile(source, []byte(`{{ with secret "secret/data/`+path+`" }}{{ .Data.data.username | toUpper }}{{ end }}`), 0o644))
+	cfg.Templates = append(cfg.Templates, agentconfig.Template{Name: "from-file", Source: source, Destination: filepath.Join(dir, "from-file")})
 	cfg.ReadyFile = filepath.Join(dir, ".ready")
 	cfg.TokenSinkPath = filepath.Join(dir, "token")
 	var logs syncBuffer
 
 	start := time.Now()
 	require.NoError(t, runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning()))
-	t.Logf("init mode, 4 templates: %s from start to exit (in-process)", time.Since(start))
+	t.Logf("init mode, 5 templates: %s from start to exit (in-process)", time.Since(start))
 
 	m := readFile(t, filepath.Join(dir, "map"))
 	assert.True(t, strings.HasPrefix(m, "data: map[password:s3cr3t-init username:alice]\nmetadata: map["), "map format: %q", m)
@@ -83,6 +93,7 @@ func TestVaultInitRendersSecrets(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o640), fileMode(t, filepath.Join(dir, "nested", "app.env")))
 	assert.Contains(t, readFile(t, filepath.Join(dir, "delims")), `"username":"alice"`, "default template with custom delimiters")
 
+	assert.Equal(t, "ALICE", readFile(t, filepath.Join(dir, "from-file")), "template source file, sprig-style functions")
 	assert.FileExists(t, cfg.ReadyFile)
 	token := readFile(t, cfg.TokenSinkPath)
 	assert.Equal(t, os.FileMode(0o640), fileMode(t, cfg.TokenSinkPath))
@@ -139,6 +150,27 @@ func TestVaultInitFailures(t *testing.T) {
 		require.NoError(t, runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning()))
 		assert.Equal(t, "<no value>", readFile(t, p))
 	})
+}
+
+func TestVaultPKICert(t *testing.T) {
+	v := sharedVault(t)
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "tls.pem")
+	cfg := v.config(t, "init", "app", agentconfig.Template{Name: "tls", Destination: dest, Perms: "0600",
+		Contents: `{{ with pkiCert "pki/issue/app" "common_name=app.example.com" "ttl=1h" }}{{ .Cert }}{{ .Key }}{{ end }}`})
+	var logs syncBuffer
+	require.NoError(t, runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning()))
+	pemData := []byte(readFile(t, dest))
+	block, rest := pem.Decode(pemData)
+	require.NotNil(t, block, "a certificate")
+	cert, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	assert.Equal(t, "app.example.com", cert.Subject.CommonName)
+	key, _ := pem.Decode(rest)
+	require.NotNil(t, key, "and its key")
+	assert.Contains(t, key.Type, "PRIVATE KEY")
+	assert.Equal(t, os.FileMode(0o600), fileMode(t, dest))
+	assertNoSecretsInLogs(t, logs.String(), string(pem.EncodeToMemory(key)))
 }
 
 func TestVaultCommandAfterRender(t *testing.T) {
@@ -346,4 +378,62 @@ func TestVaultExec(t *testing.T) {
 		require.NoError(t, cmd.Execute())
 		assert.Equal(t, 9, exited)
 	})
+}
+
+func TestVaultTLS(t *testing.T) {
+	v := sharedTLSVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"password": "tls-s3cr3t"})
+	otherCA := writeSelfSignedCA(t)
+	caDir := t.TempDir()
+	raw, err := os.ReadFile(v.caCert)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(caDir, "ca.pem"), raw, 0o644))
+
+	tests := []struct {
+		name    string
+		vault   agentconfig.Vault
+		wantErr string
+	}{
+		{name: "CA certificate", vault: agentconfig.Vault{CACert: v.caCert}},
+		{name: "CA directory", vault: agentconfig.Vault{CAPath: caDir}},
+		{name: "server name in the certificate", vault: agentconfig.Vault{CACert: v.caCert, TLSServerName: "localhost"}},
+		{name: "skip verify", vault: agentconfig.Vault{TLSSkipVerify: true}},
+		{name: "wrong CA", vault: agentconfig.Vault{CACert: otherCA}, wantErr: "certificate"},
+		{name: "server name not in the certificate", vault: agentconfig.Vault{CACert: v.caCert, TLSServerName: "vault.example"}, wantErr: "certificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := filepath.Join(t.TempDir(), "db")
+			cfg := v.config(t, "init", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path, Destination: dest})
+			tc.vault.Address = v.addr
+			cfg.Vault = tc.vault
+			err := runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning())
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrLogin)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Contains(t, readFile(t, dest), "password:tls-s3cr3t", "rendered over HTTPS by consul-template's client")
+		})
+	}
+}
+
+// writeSelfSignedCA writes a CA certificate that signed nothing Vault serves.
+func writeSelfSignedCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not the vault CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "other-ca.pem")
+	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	return p
 }

@@ -42,6 +42,7 @@ func vaultBinary() string {
 // "app" (1 h tokens) and "short" (2 s tokens, 6 s max), and the key that signs their JWTs.
 type testVault struct {
 	addr, root string
+	caCert     string // TLS dev server: its CA
 	dir        string
 	cmd        *exec.Cmd
 	rootClient *api.Client
@@ -51,8 +52,8 @@ type testVault struct {
 }
 
 var (
-	sharedOnce sync.Once
-	shared     *testVault
+	sharedOnce, tlsOnce sync.Once
+	shared, sharedTLS   *testVault
 )
 
 // sharedVault starts (once) and returns the Vault dev server, or skips the test loudly when
@@ -64,18 +65,35 @@ func sharedVault(t testing.TB) *testVault {
 		t.Skipf("SKIPPED: integration test needs the Vault %s binary at %s, which does not exist: "+
 			"run `make deps` to build it (or set VAULTKUBE_VAULT_BIN)", vaultVersion, bin)
 	}
-	sharedOnce.Do(func() { shared = startVault(bin) })
+	sharedOnce.Do(func() { shared = startVault(bin, false) })
 	if shared.startErr != nil {
 		t.Fatalf("start vault dev server: %v\n%s", shared.startErr, shared.stdout)
 	}
 	return shared
 }
 
+// sharedTLSVault is sharedVault serving HTTPS with a generated CA (-dev-tls).
+func sharedTLSVault(t testing.TB) *testVault {
+	t.Helper()
+	bin := vaultBinary()
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("SKIPPED: integration test needs the Vault %s binary at %s, which does not exist: "+
+			"run `make deps` to build it (or set VAULTKUBE_VAULT_BIN)", vaultVersion, bin)
+	}
+	tlsOnce.Do(func() { sharedTLS = startVault(bin, true) })
+	if sharedTLS.startErr != nil {
+		t.Fatalf("start vault dev server with TLS: %v\n%s", sharedTLS.startErr, sharedTLS.stdout)
+	}
+	return sharedTLS
+}
+
 func stopSharedVault() {
-	if shared != nil && shared.cmd != nil && shared.cmd.Process != nil {
-		_ = shared.cmd.Process.Kill()
-		_ = shared.cmd.Wait()
-		_ = os.RemoveAll(shared.dir)
+	for _, v := range []*testVault{shared, sharedTLS} {
+		if v != nil && v.cmd != nil && v.cmd.Process != nil {
+			_ = v.cmd.Process.Kill()
+			_ = v.cmd.Wait()
+			_ = os.RemoveAll(v.dir)
+		}
 	}
 }
 
@@ -88,7 +106,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startVault(bin string) *testVault {
+func startVault(bin string, tls bool) *testVault {
 	v := &testVault{root: "vaultkube-test-root", stdout: &bytes.Buffer{}}
 	fail := func(err error) *testVault { v.startErr = err; return v }
 	port, err := freePort()
@@ -100,24 +118,36 @@ func startVault(bin string) *testVault {
 	if err != nil {
 		return fail(err)
 	}
-	v.cmd = exec.Command(bin, "server", "-dev",
-		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-root-token-id="+v.root)
+	args := []string{"server", "-dev", fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-root-token-id=" + v.root}
+	if tls {
+		v.addr = fmt.Sprintf("https://127.0.0.1:%d", port)
+		v.caCert = filepath.Join(v.dir, "vault-ca.pem")
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+v.dir)
+	}
+	v.cmd = exec.Command(bin, args...)
 	// Its own HOME: the dev server writes ~/.vault-token.
 	v.cmd.Env = []string{"HOME=" + v.dir, "PATH=/usr/bin:/bin"}
 	v.cmd.Stdout, v.cmd.Stderr = v.stdout, v.stdout
 	if err := v.cmd.Start(); err != nil {
 		return fail(err)
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = v.addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		return fail(err)
-	}
-	c.SetToken(v.root)
-	v.rootClient = c
 	deadline := time.Now().Add(30 * time.Second)
+	var c *api.Client
 	for {
+		if c == nil && (!tls || fileExists(v.caCert)) {
+			if c, err = v.newClient(); err != nil {
+				return fail(err)
+			}
+			c.SetToken(v.root)
+			v.rootClient = c
+		}
+		if c == nil {
+			if time.Now().After(deadline) {
+				return fail(fmt.Errorf("no %s after 30s", v.caCert))
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		h, err := c.Sys().Health()
 		if err == nil && h.Initialized && !h.Sealed {
 			break
@@ -138,7 +168,17 @@ func (v *testVault) configure() error {
 	if err := c.Sys().PutPolicy("read-secrets", `
 path "secret/data/*" { capabilities = ["read"] }
 path "secret/metadata/*" { capabilities = ["read", "list"] }
+path "pki/issue/app" { capabilities = ["create", "update"] }
 `); err != nil {
+		return err
+	}
+	if err := c.Sys().Mount("pki", &api.MountInput{Type: "pki", Config: api.MountConfigInput{MaxLeaseTTL: "87600h"}}); err != nil {
+		return err
+	}
+	if _, err := c.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "vaultkube test CA", "ttl": "8760h"}); err != nil {
+		return err
+	}
+	if _, err := c.Logical().Write("pki/roles/app", map[string]any{"allowed_domains": "example.com", "allow_subdomains": true, "max_ttl": "72h"}); err != nil {
 		return err
 	}
 	if err := c.Sys().EnableAuthWithOptions("jwt", &api.EnableAuthOptions{Type: "jwt"}); err != nil {
@@ -208,7 +248,7 @@ func (v *testVault) config(t testing.TB, mode, role string, templates ...agentco
 	t.Helper()
 	dir := t.TempDir()
 	return &agentconfig.Config{
-		Vault:     agentconfig.Vault{Address: v.addr},
+		Vault:     agentconfig.Vault{Address: v.addr, CACert: v.caCert},
 		Auth:      agentconfig.Auth{Type: "jwt", Path: "auth/jwt", Role: role, TokenPath: v.writeJWT(t, dir)},
 		Mode:      mode,
 		Templates: templates,
@@ -263,11 +303,25 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // clientWithToken returns a client for the dev server that uses tok.
 func (v *testVault) clientWithToken(t testing.TB, tok string) *api.Client {
 	t.Helper()
-	cfg := api.DefaultConfig()
-	cfg.Address = v.addr
-	cfg.MaxRetries = 0
-	c, err := api.NewClient(cfg)
+	c, err := v.newClient()
 	require.NoError(t, err)
 	c.SetToken(tok)
 	return c
+}
+
+func (v *testVault) newClient() (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = v.addr
+	cfg.MaxRetries = 0
+	if v.caCert != "" {
+		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: v.caCert}); err != nil {
+			return nil, err
+		}
+	}
+	return api.NewClient(cfg)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
