@@ -41,6 +41,9 @@ func FuzzParseAnnotations(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if problems := podProblems(out); len(problems) > 0 {
+			t.Fatalf("invalid pod: %v", problems)
+		}
 		view, err := Patch(p, out)
 		if err != nil {
 			t.Fatalf("patch: %v", err)

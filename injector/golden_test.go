@@ -56,6 +56,8 @@ var goldenCases = []goldenCase{
 		ExtTokenAudience:   "vault",
 		AnnGoMaxProcs:      "1",
 	}, cfg: func(c *Config) { c.ServerVersion = "v1.37.2" }},
+	{name: "init-first-before-existing-init", fixture: "job-no-automount", ann: basic(AnnInitFirst, "true", AnnRole, "migrate"),
+		cfg: func(c *Config) { c.ServerVersion = "v1.28.0" }},
 	{name: "env-mode", fixture: "web", ann: basic(
 		ExtInjectEnv, "true",
 		ExtEnvPrefix+"-api", "API_",
@@ -87,6 +89,7 @@ func TestGoldenPatches(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, warnings)
 			assert.Equal(t, before, pod, "Mutate must not modify its input")
+			assert.Empty(t, podProblems(out))
 
 			ops, err := Patch(pod, out)
 			require.NoError(t, err)

@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,56 @@ func agentConfigOf(t testing.TB, c *corev1.Container) agentconfig.Config {
 	}
 	t.Fatalf("container %s has no %s", c.Name, agentconfig.EnvVar)
 	return agentconfig.Config{}
+}
+
+// podProblems checks the structural rules the API server's validation enforces on what
+// the injector changes: unique names, mounts of existing volumes at distinct paths, probes
+// and restart policies only where Kubernetes allows them.
+func podProblems(pod *corev1.Pod) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	volumes := map[string]bool{}
+	for _, v := range pod.Spec.Volumes {
+		if volumes[v.Name] {
+			add("duplicate volume %s", v.Name)
+		}
+		volumes[v.Name] = true
+	}
+	names := map[string]bool{}
+	check := func(c corev1.Container, init bool) {
+		if c.Name == "" || names[c.Name] {
+			add("empty or duplicate container name %q", c.Name)
+		}
+		names[c.Name] = true
+		if c.Image == "" {
+			add("container %s has no image", c.Name)
+		}
+		paths := map[string]bool{}
+		for _, m := range c.VolumeMounts {
+			if !volumes[m.Name] {
+				add("container %s mounts missing volume %s", c.Name, m.Name)
+			}
+			if paths[m.MountPath] {
+				add("container %s mounts twice at %s", c.Name, m.MountPath)
+			}
+			paths[m.MountPath] = true
+			if !strings.HasPrefix(m.MountPath, "/") || strings.Contains(m.MountPath, "..") {
+				add("container %s mount path %q", c.Name, m.MountPath)
+			}
+		}
+		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		if sidecar && !init {
+			add("restartPolicy on regular container %s", c.Name)
+		}
+		if init && !sidecar && (c.StartupProbe != nil || c.ReadinessProbe != nil || c.LivenessProbe != nil) {
+			add("probe on init container %s", c.Name)
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		check(c, true)
+	}
+	for _, c := range pod.Spec.Containers {
+		check(c, false)
+	}
+	return problems
 }

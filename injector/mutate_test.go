@@ -348,6 +348,11 @@ func TestSecretsParsing(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "both render to /vault/secrets/db")
 	})
+	t.Run("secret named token with inject-token", func(t *testing.T) {
+		_, _, err := ParseAnnotations(basic(AnnSecret+"-token", "kv/x", AnnInjectToken, "true"), testConfig())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "where the token goes")
+	})
 	t.Run("request above limit", func(t *testing.T) {
 		_, _, err := ParseAnnotations(basic(AnnRequestsMem, "1Gi"), testConfig())
 		require.Error(t, err)

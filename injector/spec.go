@@ -299,6 +299,13 @@ func (p *parser) parse() *Spec {
 	p.checkRequestLimit(AnnRequestsEphemeral, s.RequestsEphemeral, s.LimitsEphemeral)
 
 	s.Secrets = p.secrets(keys, s)
+	if s.InjectToken && !s.Env {
+		for _, sec := range s.Secrets {
+			if sec.Destination() == path.Join(s.SecretVolumePath, "token") {
+				p.fail(AnnInjectToken, "secret %q renders to %s, where the token goes", sec.RawName, sec.Destination())
+			}
+		}
+	}
 	p.orphans(keys, s)
 	return s
 }
