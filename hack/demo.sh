@@ -44,9 +44,9 @@ unset ROOT
 timed "injector" test/cluster/injector.sh up
 
 # --- a pod that receives the secret ---------------------------------------------------------
-kubectl_vk apply -f test/cluster/manifests/demo.yaml >/dev/null
-kubectl_vk -n demo delete pod demo --ignore-not-found --wait=true >/dev/null
-kubectl_vk apply -f test/cluster/manifests/demo.yaml >/dev/null
+kubectl_vk -n demo delete pod demo --ignore-not-found --wait=true >/dev/null 2>&1 || true
+# Retry while kube-proxy programs the injector's new endpoint.
+wait_for "the injector to admit the demo pod" 60 kubectl_vk apply -f test/cluster/manifests/demo.yaml
 kubectl_vk -n demo wait --for=condition=Ready pod/demo --timeout 180s >/dev/null
 log "pod demo/demo is running; its containers: $(kubectl_vk -n demo get pod demo -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}')"
 

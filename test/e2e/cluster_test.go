@@ -135,12 +135,15 @@ func TestPodExec(t *testing.T) {
 	assert.Contains(t, out, "10.96.0.1", "cluster DNS answer: %s", out)
 }
 
-// TestVaultStatefulSet: the 3 Vault server pods, deployed as the official chart does, reach
-// Running (sealed and not initialised at this point) and each answers `vault status`.
-func TestVaultStatefulSet(t *testing.T) {
-	c := getCluster(t)
-	c.requireLevel2(t)
-	out, err := c.runScript(t, "test/cluster/vault.sh", "up")
+// freshVault deploys the Vault StatefulSet anew (deleting an earlier one and its volumes) and
+// checks that its 3 pods, deployed as the official chart does, reach Running sealed and not
+// initialised, each answering `vault status` with raft storage.
+func (c *cluster) freshVault(t *testing.T) {
+	t.Helper()
+	out, err := c.runScript(t, "test/cluster/vault.sh", "down")
+	require.NoError(t, err, out)
+	_ = os.Remove(c.initFile())
+	out, err = c.runScript(t, "test/cluster/vault.sh", "up")
 	require.NoError(t, err, out)
 	for i := 0; i < 3; i++ {
 		pod := fmt.Sprintf("vault-%d", i)
@@ -151,6 +154,7 @@ func TestVaultStatefulSet(t *testing.T) {
 			return json.Unmarshal([]byte(o), &status) == nil
 		}, 60*time.Second, time.Second, "vault status in %s", pod)
 		assert.Equal(t, true, status["sealed"], pod)
+		assert.Equal(t, false, status["initialized"], pod)
 		assert.Equal(t, "raft", status["storage_type"], pod)
 	}
 	pvcs, err := c.client.CoreV1().PersistentVolumeClaims("vault").List(context.Background(), metav1.ListOptions{})

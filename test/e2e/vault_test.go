@@ -86,11 +86,7 @@ func (c *cluster) activeVaultPod(t *testing.T) string {
 func TestKubectlVaultLifecycle(t *testing.T) {
 	c := getCluster(t)
 	c.requireLevel2(t)
-	out, err := c.runScript(t, "test/cluster/vault.sh", "down")
-	require.NoError(t, err, out)
-	_ = os.Remove(c.initFile())
-	out, err = c.runScript(t, "test/cluster/vault.sh", "up")
-	require.NoError(t, err, out)
+	c.freshVault(t)
 
 	stdout, stderr, code := c.kubectlVault(t, "", "status")
 	assert.Equal(t, 2, code, "status of an uninitialised Vault exits 2: %s %s", stdout, stderr)
