@@ -9,6 +9,7 @@ import (
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -152,4 +153,28 @@ func TestPatchViewCoversMutate(t *testing.T) {
 			assert.Equal(t, full, view)
 		})
 	}
+}
+
+func TestSortOpsIsDeterministic(t *testing.T) {
+	pod := loadPod(t, "job-no-automount", basic(AnnInitFirst, "true"))
+	out, _, err := Mutate(pod, testConfig())
+	require.NoError(t, err)
+	first, err := Patch(pod, out)
+	require.NoError(t, err)
+	for range 50 {
+		again, err := Patch(pod, out)
+		require.NoError(t, err)
+		require.Equal(t, first, again)
+	}
+	// tail removes of one array stay in descending index order
+	ops := []jsonpatch.Operation{
+		{Operation: "remove", Path: "/a/2"}, {Operation: "remove", Path: "/a/10"}, {Operation: "remove", Path: "/a/3"},
+		{Operation: "remove", Path: "/b/y"}, {Operation: "remove", Path: "/b/x"}, {Operation: "replace", Path: "/a/0/x"},
+	}
+	sortOps(ops)
+	var paths []string
+	for _, op := range ops {
+		paths = append(paths, op.Path)
+	}
+	assert.Equal(t, []string{"/a/0/x", "/a/10", "/a/3", "/a/2", "/b/x", "/b/y"}, paths)
 }

@@ -170,11 +170,17 @@ func diffJSON(before, after any) ([]jsonpatch.Operation, error) {
 func sortOps(ops []jsonpatch.Operation) {
 	sort.SliceStable(ops, func(i, j int) bool {
 		c := comparePaths(ops[i].Path, ops[j].Path)
-		if ops[i].Operation == "remove" && ops[j].Operation == "remove" && sameParent(ops[i].Path, ops[j].Path) {
+		if ops[i].Operation == "remove" && ops[j].Operation == "remove" && sameParent(ops[i].Path, ops[j].Path) && indexLast(ops[i].Path) && indexLast(ops[j].Path) {
 			return c > 0
 		}
 		return c < 0
 	})
+}
+
+// indexLast reports whether the last path segment is an array index.
+func indexLast(p string) bool {
+	_, err := strconv.Atoi(p[strings.LastIndexByte(p, '/')+1:])
+	return err == nil
 }
 
 func sameParent(a, b string) bool {
