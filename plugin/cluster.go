@@ -50,6 +50,7 @@ type Cluster struct {
 	Secrets   SecretStore
 	Forwarder PortForwarder
 	Deleter   PodDeleter
+	Workload  Workload
 }
 
 // ErrPodNotFound is returned when a pod argument names no Vault server pod.

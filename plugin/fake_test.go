@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
@@ -71,6 +72,8 @@ type fakeVault struct {
 	Files       map[string][]byte
 	Data        string // the "database": what a snapshot carries
 	NoSh        bool   // the image has no sh
+
+	fc *fakeCluster // back pointer (its lock is held while a command runs)
 }
 
 type execCall struct {
@@ -89,11 +92,21 @@ type fakeCluster struct {
 	deleted []string
 	fwd     []string // pods forwarded to
 	fwdCh   chan string
+
+	peers    []string              // raft configuration (node ids); nil means vault-0..2
+	replicas int32                 // StatefulSet replicas
+	stopped  map[string]*fakeVault // vaults of scaled-down pods, with their volumes
+	pvcs     map[string]bool       // existing PVCs
+	uid      int
+	// scaleDownHook runs after a scale-down (to interrupt a pivot in tests).
+	afterStep func(what string) error
 }
 
 func newFakeCluster(n int, mk func(i int) *fakeVault) *fakeCluster {
-	fc := &fakeCluster{vaults: map[string]*fakeVault{}, secrets: map[string]map[string][]byte{}}
+	fc := &fakeCluster{vaults: map[string]*fakeVault{}, secrets: map[string]map[string][]byte{},
+		replicas: int32(n), stopped: map[string]*fakeVault{}, pvcs: map[string]bool{}}
 	for i := 0; i < n; i++ {
+		fc.pvcs[fmt.Sprintf("data-vault-%d", i)] = true
 		name := fmt.Sprintf("vault-%d", i)
 		fc.pods = append(fc.pods, fakePod(name))
 		v := mk(i)
@@ -104,6 +117,7 @@ func newFakeCluster(n int, mk func(i int) *fakeVault) *fakeCluster {
 			v.NodeID = fmt.Sprintf("node-%d", i)
 		}
 		v.Files["/vault/data/node-id"] = []byte(v.NodeID + "\n")
+		v.fc = fc
 		fc.vaults[name] = v
 	}
 	return fc
@@ -112,7 +126,7 @@ func newFakeCluster(n int, mk func(i int) *fakeVault) *fakeCluster {
 func fakePod(name string) corev1.Pod {
 	tr := true
 	return corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "vault",
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "vault", UID: types.UID(name + "-uid-0"),
 			OwnerReferences: []metav1.OwnerReference{{Kind: "StatefulSet", Name: "vault", Controller: &tr}}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "vault",
 			Env: []corev1.EnvVar{{Name: "VAULT_ADDR", Value: "http://127.0.0.1:8200"}}}}},
@@ -154,7 +168,7 @@ func sealed3() *fakeCluster {
 }
 
 func (fc *fakeCluster) cluster() *Cluster {
-	return &Cluster{Namespace: "vault", Exec: fc, Pods: fc, Secrets: fc, Forwarder: fc, Deleter: fc}
+	return &Cluster{Namespace: "vault", Exec: fc, Pods: fc, Secrets: fc, Forwarder: fc, Deleter: fc, Workload: fc}
 }
 
 func (fc *fakeCluster) ListPods(context.Context) ([]corev1.Pod, error) {
@@ -188,10 +202,76 @@ func (fc *fakeCluster) GetSecret(_ context.Context, name string) (map[string][]b
 	return s, nil
 }
 
+// DeletePod restarts the pod: a new UID, Vault comes back sealed, raft/peers.json is consumed.
 func (fc *fakeCluster) DeletePod(_ context.Context, pod string) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.deleted = append(fc.deleted, pod)
+	fc.uid++
+	for i := range fc.pods {
+		if fc.pods[i].Name == pod {
+			fc.pods[i].UID = types.UID(fmt.Sprintf("%s-uid-%d", pod, fc.uid))
+		}
+	}
+	if v, ok := fc.vaults[pod]; ok {
+		v.Sealed, v.Active, v.Progress, v.given = true, false, 0, nil
+		if b, ok := v.Files["/vault/data/raft/peers.json"]; ok {
+			var peers []PeerJSON
+			if err := json.Unmarshal(b, &peers); err == nil {
+				fc.peers = nil
+				for _, p := range peers {
+					fc.peers = append(fc.peers, p.ID)
+				}
+			}
+			delete(v.Files, "/vault/data/raft/peers.json")
+		}
+	}
+	return nil
+}
+
+func (fc *fakeCluster) StatefulSetReplicas(context.Context, string) (int32, error) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.replicas, nil
+}
+
+// ScaleStatefulSet stops pods above the count (keeping their volumes) and starts missing
+// ones: from their volume if the PVC survived, else fresh raft joiners.
+func (fc *fakeCluster) ScaleStatefulSet(_ context.Context, _ string, replicas int32) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.replicas = replicas
+	var keep []corev1.Pod
+	for _, p := range fc.pods {
+		if podOrdinal(p.Name) < int(replicas) {
+			keep = append(keep, p)
+			continue
+		}
+		fc.stopped[p.Name] = fc.vaults[p.Name]
+		delete(fc.vaults, p.Name)
+	}
+	fc.pods = keep
+	for i := len(fc.pods); i < int(replicas); i++ {
+		name := fmt.Sprintf("vault-%d", i)
+		pvc := "data-" + name
+		v := fc.stopped[name]
+		if v == nil || !fc.pvcs[pvc] {
+			v = &fakeVault{Sealed: true, Storage: "raft", Seal: "shamir", Version: "1.21.1", Joiner: true, JoinPolls: 1,
+				NodeID: fmt.Sprintf("node-%d-new", i), Files: map[string][]byte{}, fc: fc}
+			v.Files["/vault/data/node-id"] = []byte(v.NodeID + "\n")
+		}
+		v.Sealed, v.Active = true, false
+		fc.pvcs[pvc] = true
+		fc.vaults[name] = v
+		fc.pods = append(fc.pods, fakePod(name))
+	}
+	return nil
+}
+
+func (fc *fakeCluster) DeletePVC(_ context.Context, name string) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	delete(fc.pvcs, name)
 	return nil
 }
 
@@ -236,16 +316,18 @@ func (fc *fakeCluster) Exec(ctx context.Context, pod string, cmd []string, stdin
 	if !ok {
 		return fmt.Errorf("pods %q not found", pod)
 	}
-	err := v.exec(cmd, in, stdout, stderr)
-	// Raft joiners learn the cluster's keys once a peer is initialised.
-	if v.Initialized && !v.Joiner {
-		for _, o := range fc.vaults {
-			if o.Joiner && o.Keys == nil {
-				o.Keys, o.Token, o.T, o.N = v.Keys, v.Token, v.T, v.N
+	// Raft joiners learn the cluster's keys (and data) from an initialised peer.
+	for _, name := range []string{"vault-0", "vault-1", "vault-2"} {
+		if l := fc.vaults[name]; l != nil && l.Initialized && !l.Joiner {
+			for _, o := range fc.vaults {
+				if o.Joiner && o.Keys == nil {
+					o.Keys, o.Token, o.T, o.N, o.Cluster, o.Data = l.Keys, l.Token, l.T, l.N, l.Cluster, l.Data
+				}
 			}
+			break
 		}
 	}
-	return err
+	return v.exec(cmd, in, stdout, stderr)
 }
 
 func (v *fakeVault) exec(cmd []string, in []byte, stdout, stderr io.Writer) error {
@@ -394,6 +476,13 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 			return out(map[string]any{"data": v.statusJSON()})
 		}
 		v.Sealed = false
+		if v.fc != nil { // the first unsealed node of a raft cluster becomes active
+			active := false
+			for _, o := range v.fc.vaults {
+				active = active || (o != v && o.Active && !o.Sealed)
+			}
+			v.Active = !active
+		}
 		return out(map[string]any{"data": v.statusJSON()})
 	case "operator init":
 		if v.Initialized {
@@ -409,11 +498,30 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 			"unseal_threshold": thr, "recovery_keys_b64": []string{}, "recovery_keys_hex": []string{},
 			"recovery_keys_shares": 0, "recovery_keys_threshold": 0, "root_token": v.Token})
 	case "read sys/storage/raft/configuration":
+		if v.fc != nil && v.fc.peers != nil {
+			var servers []map[string]any
+			for i, id := range v.fc.peers {
+				servers = append(servers, map[string]any{"node_id": id, "address": id + ".vault-internal:8201", "leader": i == 0, "voter": true})
+			}
+			return out(map[string]any{"data": map[string]any{"config": map[string]any{"servers": servers}}})
+		}
 		return out(map[string]any{"data": map[string]any{"config": map[string]any{"index": 0, "servers": []map[string]any{
 			{"node_id": "vault-0", "address": "vault-0.vault-internal:8201", "leader": true, "voter": true, "protocol_version": "3"},
 			{"node_id": "vault-1", "address": "vault-1.vault-internal:8201", "leader": false, "voter": true, "protocol_version": "3"},
 			{"node_id": "vault-2", "address": "vault-2.vault-internal:8201", "leader": false, "voter": false, "protocol_version": "3"},
 		}}}})
+	case "operator step-down":
+		if !v.Active {
+			return fail(2, "Error stepping down: not active")
+		}
+		v.Active = false
+		for i := 0; i < 10; i++ { // the next unsealed pod by ordinal takes over
+			if o, ok := v.fc.vaults[fmt.Sprintf("vault-%d", i)]; ok && o != v && !o.Sealed {
+				o.Active = true
+				break
+			}
+		}
+		return nil
 	case "operator raft autopilot state":
 		// As the Vault CLI prints it: Go field names.
 		return out(map[string]any{"Healthy": true, "FailureTolerance": 1, "Leader": "vault-0", "Voters": []string{"vault-0", "vault-1"},
@@ -423,11 +531,21 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 				"vault-2": map[string]any{"ID": "vault-2", "Healthy": true, "LastIndex": 41, "Status": "non-voter"},
 			}})
 	}
+	if len(words) == 4 && strings.Join(words[:3], " ") == "operator raft remove-peer" {
+		var keep []string
+		for _, id := range v.fc.peers {
+			if id != words[3] {
+				keep = append(keep, id)
+			}
+		}
+		v.fc.peers = keep
+		return nil
+	}
 	if len(words) == 5 && strings.Join(words[:4], " ") == "operator raft snapshot save" {
 		if !v.Active {
 			return fail(2, "Error taking the snapshot: incomplete snapshot, unable to read SHA256SUMS.sealed file")
 		}
-		v.Files[words[4]] = []byte("SNAPSHOT:" + v.Cluster + ":" + v.Data + strings.Repeat(".", 4096))
+		v.Files[words[4]] = []byte(fmt.Sprintf("SNAPSHOT:%s:%d:%s:%s:%s", v.Cluster, v.T, strings.Join(v.Keys, ","), v.Token, v.Data) + strings.Repeat(".", 4096))
 		return nil
 	}
 	if len(words) == 5 && strings.Join(words[:4], " ") == "operator raft snapshot restore" {
@@ -435,16 +553,19 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 		if !ok {
 			return fail(2, "Error opening snapshot file: no such file")
 		}
-		parts := strings.SplitN(strings.TrimRight(string(b), "."), ":", 3)
-		if len(parts) != 3 {
+		parts := strings.SplitN(strings.TrimRight(string(b), "."), ":", 6)
+		if len(parts) != 6 {
 			return fail(2, "Error installing the snapshot: invalid snapshot")
 		}
 		if parts[1] != v.Cluster && !has("-force") {
 			return fail(2, "Error installing the snapshot: Error making API request.\n\nCode: 400. Errors:\n\n* could not verify hash file, possibly the snapshot is using a different set of unseal keys; use the snapshot-force API to bypass this check")
 		}
-		v.Data = parts[2]
+		v.Data = parts[5]
 		if parts[1] != v.Cluster {
-			v.Cluster, v.Sealed, v.Active = parts[1], true, false
+			fmt.Sscanf(parts[2], "%d", &v.T)
+			v.Cluster, v.Sealed, v.Active, v.Keys, v.Token = parts[1], true, false, strings.Split(parts[3], ","), parts[4]
+			// the snapshot's raft configuration names the source's nodes
+			v.fc.peers = []string{"source-node"}
 		}
 		return nil
 	}

@@ -35,7 +35,7 @@ func newKubeCluster(g *Globals) (*Cluster, error) {
 		return nil, err
 	}
 	k := &kube{cfg: cfg, cs: cs, ns: ns, container: g.Container, selector: g.Selector}
-	return &Cluster{Namespace: ns, Exec: k, Pods: k, Secrets: k, Forwarder: k, Deleter: k}, nil
+	return &Cluster{Namespace: ns, Exec: k, Pods: k, Secrets: k, Forwarder: k, Deleter: k, Workload: k}, nil
 }
 
 // kube implements the cluster interfaces with client-go.
@@ -156,4 +156,31 @@ func (k *kube) Forward(ctx context.Context, pod string, localPort, remotePort in
 		}
 	}()
 	return fw.ForwardPorts()
+}
+
+func (k *kube) StatefulSetReplicas(ctx context.Context, name string) (int32, error) {
+	s, err := k.cs.AppsV1().StatefulSets(k.ns).GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return 0, err
+	}
+	return s.Spec.Replicas, nil
+}
+
+func (k *kube) ScaleStatefulSet(ctx context.Context, name string, replicas int32) error {
+	s, err := k.cs.AppsV1().StatefulSets(k.ns).GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.Spec.Replicas = replicas
+	_, err = k.cs.AppsV1().StatefulSets(k.ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+	return err
+}
+
+// DeletePVC deletes a claim; one already gone is not an error (resume).
+func (k *kube) DeletePVC(ctx context.Context, name string) error {
+	err := k.cs.CoreV1().PersistentVolumeClaims(k.ns).Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

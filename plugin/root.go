@@ -54,6 +54,7 @@ API server's audit log records). Exit codes: 0 ok, 1 error, 2 not in the desired
 		NewCmdSnapshot(g, streams),
 		NewCmdPortForward(g, streams),
 		NewCmdRaft(g, streams),
+		NewCmdPivot(g, streams),
 		NewCmdCompletion(streams),
 		&cobra.Command{
 			Use:   "version",

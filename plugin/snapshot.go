@@ -172,6 +172,7 @@ type SnapshotRestoreOptions struct {
 	Yes        bool
 	NoChecksum bool
 	Wait       time.Duration
+	poll       time.Duration
 
 	cluster *Cluster
 	token   string
@@ -321,7 +322,11 @@ func (o *SnapshotRestoreOptions) Run(ctx context.Context) error {
 	}
 	// A snapshot of another cluster brings its keyring: Vault seals itself within seconds.
 	var sealed bool
-	_ = waitFor(ctx, o.Wait, time.Second, func() (bool, error) {
+	poll := o.poll
+	if poll == 0 {
+		poll = time.Second
+	}
+	_ = waitFor(ctx, o.Wait, poll, func() (bool, error) {
 		s, err := v.status(ctx, act.Pod)
 		if err == nil && s.Sealed {
 			sealed = true

@@ -23,7 +23,8 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	b, _ := os.ReadFile(snap)
-	assert.True(t, strings.HasPrefix(string(b), "SNAPSHOT:vault-cluster-test:cluster-A"))
+	assert.True(t, strings.HasPrefix(string(b), "SNAPSHOT:vault-cluster-test:3:"))
+	assert.Contains(t, string(b), ":cluster-A.")
 	sum, err := os.ReadFile(snap + ".sha256")
 	require.NoError(t, err)
 	assert.Regexp(t, `^[0-9a-f]{64}  vault.snap\n$`, string(sum))
@@ -187,7 +188,14 @@ func TestRaftRecover(t *testing.T) {
 
 	_, errOut, code = run(t, fc, "", "raft", "recover", "1", "--yes", "--restart", "--headless-service", "vault-peers")
 	require.Equal(t, 0, code, errOut)
-	assert.JSONEq(t, `[{"id":"node-1","address":"vault-1.vault-peers:8201","non_voter":false}]`, string(fc.vaults["vault-1"].Files["/vault/data/raft/peers.json"]))
+	var written string
+	for _, c := range fc.calls {
+		if c.Pod == "vault-1" && len(c.Argv) == 4 && c.Argv[3] == "/vault/data/raft/peers.json" {
+			written = string(c.Stdin)
+		}
+	}
+	assert.JSONEq(t, `[{"id":"node-1","address":"vault-1.vault-peers:8201","non_voter":false}]`, written)
+	assert.Equal(t, []string{"node-1"}, fc.peers, "the restarted pod read peers.json")
 	assert.Equal(t, []string{"vault-1"}, fc.deleted)
 	assert.Contains(t, errOut, "once it runs again: `kubectl vault unseal vault-1`")
 

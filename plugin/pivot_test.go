@@ -1,0 +1,209 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pivotFixture is a source Vault's snapshot and keys, and a healthy 3-pod target.
+type pivotFixture struct {
+	dir, snap, keys, token, journal string
+	target                          *fakeCluster
+	srcKeys                         []string
+}
+
+func newPivotFixture(t *testing.T) *pivotFixture {
+	t.Helper()
+	f := &pivotFixture{dir: t.TempDir()}
+	src := newFakeCluster(1, func(int) *fakeVault {
+		return &fakeVault{Initialized: true, T: 3, N: 5, Storage: "raft", Seal: "shamir", Active: true, Version: "1.21.1",
+			Cluster: "source", Keys: testKeys(5)[2:], Token: "hvs.SOURCE", Data: "source-data"}
+	})
+	f.srcKeys = src.vaults["vault-0"].Keys
+	f.srcKeys = append(f.srcKeys, testKey(7), testKey(8))
+	src.vaults["vault-0"].Keys = f.srcKeys
+	f.snap = filepath.Join(f.dir, "source.snap")
+	srcTok := filepath.Join(f.dir, "src.token")
+	require.NoError(t, os.WriteFile(srcTok, []byte("hvs.SOURCE\n"), 0o600))
+	_, errOut, code := run(t, src, "", "snapshot", "save", f.snap, "--vault-token-file", srcTok)
+	require.Equal(t, 0, code, errOut)
+	f.keys = filepath.Join(f.dir, "source-init.json")
+	require.NoError(t, os.WriteFile(f.keys, []byte(initJSONFor(f.srcKeys)), 0o600))
+	f.token = writeTokenFile(t)
+	f.journal = filepath.Join(f.dir, "journal.json")
+	f.target = healthy3()
+	f.target.peers = []string{"node-0", "node-1", "node-2"}
+	return f
+}
+
+func (f *pivotFixture) args(extra ...string) []string {
+	return append([]string{"pivot", "--snapshot", f.snap, "--source-keys", f.keys, "--vault-token-file", f.token,
+		"--journal", f.journal, "--backup", filepath.Join(f.dir, "backup.snap"), "--poll-interval", "5ms", "--timeout", "2s"}, extra...)
+}
+
+func TestPivotDryRun(t *testing.T) {
+	f := newPivotFixture(t)
+	out, errOut, code := run(t, f.target, "", f.args("--dry-run")...)
+	require.Equal(t, 0, code, errOut)
+	golden(t, "pivot-plan.txt", strings.ReplaceAll(out, f.dir, "DIR"))
+	assert.Contains(t, errOut, "Preflight: StatefulSet vault/vault, 3 replicas, raft storage, Shamir seal, pod vault-0 node id node-0, raft peers 3.")
+	assert.Contains(t, errOut, "5 source keys, source threshold 3.")
+	assert.Contains(t, errOut, "Dry run: nothing was changed.")
+	_, err := os.Stat(f.journal)
+	assert.True(t, os.IsNotExist(err))
+	for _, a := range f.target.argvs() {
+		assert.NotContains(t, a, "restore")
+		assert.NotContains(t, a, "remove-peer")
+	}
+}
+
+func TestPivot(t *testing.T) {
+	f := newPivotFixture(t)
+	f.target.vaults["vault-0"].Active = false // vault-1 is active: pivot makes vault-0 active first
+	f.target.vaults["vault-1"].Active = true
+	out, errOut, code := run(t, f.target, "vault\n", f.args()...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "Plan:")
+	assert.Contains(t, errOut, "Type the StatefulSet's name (vault) to go on:")
+	assert.Contains(t, errOut, "Asking active pod vault-1 to step down")
+	assert.Contains(t, errOut, "Removed raft peer node-1.")
+	assert.Contains(t, errOut, "Deleted PVC data-vault-2.")
+	assert.Contains(t, errOut, "Pivot done")
+
+	// Every pod serves the source's data, unsealed with the source keys, one active.
+	active := 0
+	for p, v := range f.target.vaults {
+		assert.Equal(t, "source-data", v.Data, p)
+		assert.Equal(t, "source", v.Cluster, p)
+		assert.False(t, v.Sealed, p)
+		if v.Active {
+			active++
+		}
+	}
+	assert.Equal(t, 1, active)
+	assert.Len(t, f.target.pods, 3)
+	assert.Equal(t, []string{"node-0"}, f.target.peers, "peers.json made vault-0 a one-node cluster before the others rejoined")
+	assert.Equal(t, []string{"vault-0"}, f.target.deleted)
+
+	// The backup of the target was taken first, with its checksum.
+	b, err := os.ReadFile(filepath.Join(f.dir, "backup.snap"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "vault-cluster-test")
+	_, err = os.Stat(filepath.Join(f.dir, "backup.snap.sha256"))
+	require.NoError(t, err)
+
+	// The journal lists every step.
+	var j pivotJournal
+	jb, err := os.ReadFile(f.journal)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(jb, &j))
+	assert.Len(t, j.Done, 13)
+	fi, _ := os.Stat(f.journal)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// No key or token in any argv or output.
+	secrets := append(append([]string{}, f.srcKeys...), "hvs.SOURCE", testToken)
+	for _, a := range f.target.argvs() {
+		for _, s := range secrets {
+			require.NotContains(t, strings.Join(a, " "), s)
+		}
+	}
+	for _, s := range secrets {
+		assert.NotContains(t, out+errOut, s)
+	}
+
+	// A second pivot refuses while the journal is there.
+	_, errOut, code = run(t, f.target, "", f.args("--yes")...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "a pivot was interrupted; continue it with --resume")
+}
+
+func TestPivotDeclined(t *testing.T) {
+	f := newPivotFixture(t)
+	_, errOut, code := run(t, f.target, "no\n", f.args()...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "pivot declined: nothing was changed")
+	assert.Equal(t, "cluster-A", f.target.vaults["vault-0"].Data)
+	assert.Len(t, f.target.pods, 3)
+	_, err := os.Stat(f.journal)
+	assert.True(t, os.IsNotExist(err))
+}
+
+func TestPivotResumesAfterInterruption(t *testing.T) {
+	f := newPivotFixture(t)
+	// The pivot dies after scaling down: a failure to delete PVCs (API server gone).
+	f.target.pvcs["data-vault-1"] = true
+	failing := &failingWorkload{fakeCluster: f.target}
+	cl := f.target.cluster()
+	cl.Workload = failing
+	var out1, err1 strings.Builder
+	_, errOut, code := runWith(t, cl, "", &out1, &err1, f.args("--yes")...)
+	require.Equal(t, 1, code)
+	assert.Contains(t, errOut, "pivot step 6 (delete-pvcs) failed: delete PVC data-vault-1: connection refused; fix the cause and run the same command with --resume")
+	assert.Len(t, f.target.pods, 1)
+
+	_, errOut, code = run(t, f.target, "", "pivot", "--resume", "--source-keys", f.keys, "--vault-token-file", f.token,
+		"--journal", f.journal, "--poll-interval", "5ms", "--timeout", "2s")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "Resuming the pivot of StatefulSet vault")
+	assert.NotContains(t, errOut, "Step 1/13", "finished steps are not run again")
+	assert.Contains(t, errOut, "Step 6/13")
+	for p, v := range f.target.vaults {
+		assert.Equal(t, "source-data", v.Data, p)
+		assert.False(t, v.Sealed, p)
+	}
+}
+
+func TestPivotPreflightRefusals(t *testing.T) {
+	f := newPivotFixture(t)
+	f.target.vaults["vault-2"].Sealed = true
+	_, errOut, code := run(t, f.target, "", f.args("--dry-run")...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "pod vault-2 is sealed or uninitialised: pivot needs the target unsealed")
+
+	f = newPivotFixture(t)
+	for _, v := range f.target.vaults {
+		v.Seal = "awskms"
+	}
+	_, errOut, code = run(t, f.target, "", f.args("--dry-run")...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, `pivot supports the Shamir seal only, but pod vault-0 uses "awskms"`)
+
+	f = newPivotFixture(t)
+	require.NoError(t, os.WriteFile(f.snap+".sha256", []byte(strings.Repeat("0", 64)+"  source.snap\n"), 0o600))
+	_, errOut, code = run(t, f.target, "", f.args("--dry-run")...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "does not match")
+
+	f = newPivotFixture(t)
+	_, errOut, code = run(t, f.target, "", "pivot", "--snapshot", f.snap, "--vault-token-file", f.token)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "pivot needs --source-keys FILE")
+
+	f = newPivotFixture(t)
+	_, errOut, code = run(t, f.target, "", "pivot", "--resume", "--source-keys", f.keys, "--vault-token-file", f.token, "--journal", f.journal)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "nothing to resume")
+}
+
+func TestPivotWrongSourceKeys(t *testing.T) {
+	f := newPivotFixture(t)
+	require.NoError(t, os.WriteFile(f.keys, []byte(strings.Join(testKeys(3), "\n")), 0o600))
+	_, errOut, code := run(t, f.target, "", f.args("--yes")...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "pod vault-0 rejected the source keys: are --source-keys the keys of the snapshot's Vault?")
+}
+
+type failingWorkload struct{ *fakeCluster }
+
+func (f *failingWorkload) DeletePVC(_ context.Context, name string) error {
+	return fmt.Errorf("connection refused")
+}
