@@ -170,14 +170,58 @@ func superviseChild(argv, env []string, cio execIO, sigs <-chan os.Signal, log *
 			}
 		}
 	}()
-	waitErr := cmd.Wait()
+	var code int
+	var waitErr error
+	if os.Getpid() == 1 && inheritsFiles(cio) {
+		code, waitErr = reapUntil(cmd.Process.Pid, log)
+	} else {
+		waitErr = cmd.Wait()
+		code = exitCode(cmd.ProcessState, waitErr)
+	}
 	close(done)
-	code := exitCode(cmd.ProcessState, waitErr)
 	log.Info("command exited", "command", argv[0], "code", code)
 	if code < 0 {
 		return 0, fmt.Errorf("wait for %s: %w", argv[0], waitErr)
 	}
 	return code, nil
+}
+
+// inheritsFiles reports whether the child got the streams as files, without copying
+// goroutines that only cmd.Wait would flush.
+func inheritsFiles(cio execIO) bool {
+	for _, s := range []any{cio.In, cio.Out, cio.Err} {
+		if s == nil {
+			continue
+		}
+		if _, ok := s.(*os.File); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// reapUntil waits for any child until pid exits and returns pid's exit code. As the
+// container's PID 1 (env mode replaces the app's command), the agent inherits every
+// orphaned process of the container: without reaping, they would stay zombies.
+func reapUntil(pid int, log *slog.Logger) (int, error) {
+	for {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		if wpid != pid {
+			log.Debug("reaped an orphaned process", "pid", wpid)
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
 }
 
 // signalExit turns an error caused by a signal before the child started into 128+signal.

@@ -3,7 +3,9 @@ package agent
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +79,45 @@ func helperMain(args []string) int {
 		}
 	case "sleep":
 		time.Sleep(30 * time.Second)
+		return 0
+	case "sleep-ms":
+		var ms int
+		fmt.Sscanf(args[1], "%d", &ms)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return 0
+	case "fork-and-exit":
+		// Start a grandchild that outlives us by a little, print its pid, exit without
+		// waiting: the grandchild is orphaned.
+		self, _ := os.Executable()
+		c := exec.Command(self, "sleep-ms", "200")
+		c.Env = os.Environ()
+		if err := c.Start(); err != nil {
+			return 1
+		}
+		fmt.Println(c.Process.Pid)
+		return 0
+	case "orphan-check":
+		// Orphan a process, wait until it has exited, then report whether it was reaped
+		// (gone from /proc) or is a zombie.
+		self, _ := os.Executable()
+		c := exec.Command(self, "fork-and-exit")
+		c.Env = os.Environ()
+		out, err := c.Output()
+		if err != nil {
+			return 1
+		}
+		var pid int
+		fmt.Sscanf(string(out), "%d", &pid)
+		time.Sleep(time.Second)
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		switch {
+		case err != nil:
+			fmt.Println("orphan reaped")
+		case strings.Contains(string(stat), ") Z "):
+			fmt.Println("orphan is a zombie")
+		default:
+			fmt.Println("orphan still running")
+		}
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "helper: unknown action", args[0])
