@@ -140,8 +140,13 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, res := h.review(review.Request)
 	result = res
+	// v1beta1 has the same shape; answer in the version asked.
+	apiVersion := "admission.k8s.io/v1"
+	if review.APIVersion == "admission.k8s.io/v1beta1" {
+		apiVersion = review.APIVersion
+	}
 	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
 		Response: resp,
 	}
 	raw, err := json.Marshal(&out)

@@ -151,6 +151,17 @@ func TestMutatePatches(t *testing.T) {
 	assert.Equal(t, "kube-api-access-x7k2p", pod.Spec.Volumes[0].Name, "existing volumes stay")
 }
 
+func TestMutateAnswersV1beta1InKind(t *testing.T) {
+	h := NewHandler(testInjectorConfig(), nil, nil)
+	body := bytes.Replace(reviewBody(t, "app", admissionv1.Create, podJSON(t, annotated)), []byte(`"admission.k8s.io/v1"`), []byte(`"admission.k8s.io/v1beta1"`), 1)
+	req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"apiVersion":"admission.k8s.io/v1beta1"`)
+	assert.Contains(t, rec.Body.String(), `"patchType":"JSONPatch"`)
+}
+
 func TestMutateNativeSidecarFromConfig(t *testing.T) {
 	cfg := testInjectorConfig()
 	cfg.ServerVersion = "v1.37.2"
