@@ -96,9 +96,10 @@ func (b *builder) apply() {
 	for _, c := range pod.Spec.Containers {
 		names[c.Name] = true
 	}
+	// vault-k8s ignores names that match no container; so do we, with a warning.
 	for _, n := range spec.Containers {
 		if !names[n] {
-			b.fail(AnnContainers, "container %q is not in the pod", n)
+			b.warnings = append(b.warnings, fmt.Sprintf("annotation %s: container %q is not in the pod and is ignored", AnnContainers, n))
 		}
 	}
 	for _, c := range append(append([]corev1.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
@@ -131,7 +132,7 @@ func (b *builder) apply() {
 			}
 		}
 		if !found {
-			b.fail(AnnCopyVolumeMounts, "the pod has no container %q", spec.CopyVolumeMountsFrom)
+			b.warnings = append(b.warnings, fmt.Sprintf("annotation %s: the pod has no container %q, no mounts are copied", AnnCopyVolumeMounts, spec.CopyVolumeMountsFrom))
 		}
 	}
 	if spec.RunAsSameUser {

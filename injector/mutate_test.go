@@ -151,10 +151,12 @@ func TestInjectContainers(t *testing.T) {
 	assert.Len(t, findContainer(out.Spec.Containers, "web").VolumeMounts, 1, "web keeps only its token mount")
 	assert.Len(t, findContainer(out.Spec.Containers, "metrics").VolumeMounts, 2)
 
-	_, _, err := Mutate(twoContainers(t, basic(AnnContainers, "web,nginx")), testConfig())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), AnnContainers)
-	assert.Contains(t, err.Error(), `container "nginx" is not in the pod`)
+	out, warnings, err := Mutate(twoContainers(t, basic(AnnContainers, "web,nginx")), testConfig())
+	require.NoError(t, err, "vault-k8s accepts names of absent containers")
+	require.Len(t, warnings, 1)
+	assert.Contains(t, warnings[0], AnnContainers)
+	assert.Contains(t, warnings[0], `container "nginx" is not in the pod`)
+	assert.Len(t, findContainer(out.Spec.Containers, "web").VolumeMounts, 2)
 }
 
 func TestSecurityContext(t *testing.T) {

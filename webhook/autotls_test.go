@@ -182,6 +182,7 @@ func TestAutoTLSServer(t *testing.T) {
 	o.AutoTLS.SecretNamespace = "vaultkube"
 	o.AutoTLS.Resync = 200 * time.Millisecond
 	o.log = slog.New(slog.DiscardHandler)
+	o.ShutdownDelay = 0
 	o.client = client
 	o.listener = ln
 	var h *Handler

@@ -38,6 +38,8 @@ type InjectorOptions struct {
 	Kubeconfig        string
 	LogLevel          string
 	LogFormat         string
+	// ShutdownDelay keeps serving, unready, after SIGTERM so that endpoints drop the pod first.
+	ShutdownDelay time.Duration
 
 	AutoTLS AutoTLSOptions
 
@@ -52,11 +54,12 @@ type InjectorOptions struct {
 // NewInjectorOptions returns options with the defaults.
 func NewInjectorOptions() *InjectorOptions {
 	return &InjectorOptions{
-		Listen:    ":8443",
-		LogLevel:  "info",
-		LogFormat: "json",
-		AutoTLS:   DefaultAutoTLSOptions(),
-		Injector:  injector.DefaultConfig(),
+		Listen:        ":8443",
+		LogLevel:      "info",
+		LogFormat:     "json",
+		ShutdownDelay: 5 * time.Second,
+		AutoTLS:       DefaultAutoTLSOptions(),
+		Injector:      injector.DefaultConfig(),
 	}
 }
 
@@ -100,6 +103,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for API access (default: in-cluster configuration)")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "log level of the injector: debug, info, warn, error")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format of the injector: json or text")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "after SIGTERM, keep serving (readyz failing) this long before stopping")
 
 	fs.StringVar(&c.VaultAddress, "vault-address", c.VaultAddress, "address of Vault for the agents (annotation vault.hashicorp.com/service overrides it)")
 	fs.StringVar(&c.VaultNamespace, "vault-namespace", c.VaultNamespace, "default Vault Enterprise namespace")
@@ -246,6 +250,15 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	h.SetReady(false)
+	if o.ShutdownDelay > 0 {
+		log.Info("stopping", "delay", o.ShutdownDelay.String())
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-time.After(o.ShutdownDelay):
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -106,6 +106,7 @@ func startServer(t *testing.T, dir string) (addr string, stop func()) {
 		"--vault-address", "https://vault.vault.svc:8200",
 	}))
 	o.log = slog.New(slog.DiscardHandler)
+	o.ShutdownDelay = 0
 	require.NoError(t, o.Complete(fs))
 	require.NoError(t, o.Validate())
 	o.listener = ln
@@ -175,6 +176,7 @@ func TestServerRefusesBadCertFiles(t *testing.T) {
 	o.TLSCertFile, o.TLSKeyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	o.Injector.VaultAddress = "https://v:8200"
 	o.log = slog.New(slog.DiscardHandler)
+	o.ShutdownDelay = 0
 	err := o.Run(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "TLS certificate")
