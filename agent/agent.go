@@ -18,20 +18,22 @@ import (
 // Tuning holds the retry and timing knobs that the JSON config does not carry. Defaults
 // fit a pod; tests shorten them.
 type Tuning struct {
-	// Login bounds the first login in init and exec mode (a sidecar retries forever).
-	Login retryPolicy
-	// Render bounds Vault reads in init and exec mode (a sidecar retries forever).
-	Render retryPolicy
-	// RestartBackoff is the pause before a sidecar restarts a failed template runner.
+	// Login bounds the first login in init and exec mode (a sidecar retries forever, and
+	// every later login retries forever, with Login's backoff).
+	Login RetryPolicy
+	// Render bounds the retries of a Vault read: init and exec mode then fail, a sidecar
+	// (or exec mode once its command runs) restarts its template runner.
+	Render RetryPolicy
+	// RestartBackoff is the pause before a failed template runner is started again.
 	RestartBackoff time.Duration
 }
 
-// DefaultTuning: about half a minute of login retries and about twenty seconds of read
+// DefaultTuning returns about half a minute of login retries and about twenty seconds of read
 // retries before an init container gives up (kubelet then restarts it).
 func DefaultTuning() Tuning {
 	return Tuning{
-		Login:          retryPolicy{Attempts: 8, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second},
-		Render:         retryPolicy{Attempts: 6, Backoff: 250 * time.Millisecond, MaxBackoff: 8 * time.Second},
+		Login:          RetryPolicy{Attempts: 8, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second},
+		Render:         RetryPolicy{Attempts: 6, Backoff: 250 * time.Millisecond, MaxBackoff: 8 * time.Second},
 		RestartBackoff: 5 * time.Second,
 	}
 }
@@ -178,7 +180,7 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 
 	first, err := s.login(ctx, once)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !once {
 			return nil
 		}
 		return err
@@ -186,6 +188,7 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 	tokens := make(latest, 1)
 	tokens.put(first.Auth.ClientToken)
 
+	rendered := false
 	e := &engine{
 		vault: cfg.Vault, log: s.log, templates: templates,
 		sink:            newSink(s.log, templates, false, cmdOut, cmdErr),
@@ -196,6 +199,7 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 		failBeforeReady: false,
 		onError:         s.runnerFailed,
 		onReady: func() {
+			rendered = true
 			s.touchReady()
 			s.log.Info("first render complete", "elapsed", time.Since(start).String())
 		},
@@ -206,6 +210,9 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 			s.log.Info("no templates; done after login")
 		} else if err := e.run(ctx, tokens); err != nil {
 			return err
+		} else if !rendered {
+			// A signal ended the run: an init container must not pass without its files.
+			return fmt.Errorf("%w: stopped before every template rendered", ErrRender)
 		}
 		if cfg.RevokeOnShutdown && cfg.TokenSinkPath == "" {
 			s.revoke()

@@ -437,3 +437,17 @@ func writeSelfSignedCA(t *testing.T) string {
 	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
 	return p
 }
+
+func TestVaultInitInterrupted(t *testing.T) {
+	v := sharedVault(t)
+	dest := filepath.Join(t.TempDir(), "x")
+	// A secret that never appears keeps the runner retrying until the signal.
+	cfg := v.config(t, "init", "app", agentconfig.Template{Name: "x", SecretPath: "secret/data/tests/never", Destination: dest})
+	tuning := fastTuning()
+	tuning.Render = RetryPolicy{Attempts: 100, Backoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := runAgent(ctx, cfg, io.Discard, io.Discard, io.Discard, tuning)
+	assert.ErrorIs(t, err, ErrRender, "an interrupted init container fails")
+	assert.NoFileExists(t, dest)
+}

@@ -153,14 +153,15 @@ func login(ctx context.Context, c *api.Client, a agentconfig.Auth, log *slog.Log
 	}
 }
 
-// retryPolicy bounds retries: Attempts 0 means until the context ends.
-type retryPolicy struct {
+// RetryPolicy is an exponential backoff from Backoff to MaxBackoff; Attempts 0 means
+// until the context ends.
+type RetryPolicy struct {
 	Attempts   int
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 }
 
-func (p retryPolicy) wait(ctx context.Context, attempt int) error {
+func (p RetryPolicy) wait(ctx context.Context, attempt int) error {
 	d := p.Backoff << min(attempt, 20)
 	if d > p.MaxBackoff || d <= 0 {
 		d = p.MaxBackoff
@@ -176,7 +177,7 @@ func (p retryPolicy) wait(ctx context.Context, attempt int) error {
 }
 
 // loginWithRetry logs in, retrying with exponential backoff per policy.
-func loginWithRetry(ctx context.Context, c *api.Client, a agentconfig.Auth, p retryPolicy, log *slog.Logger) (*api.Secret, error) {
+func loginWithRetry(ctx context.Context, c *api.Client, a agentconfig.Auth, p RetryPolicy, log *slog.Logger) (*api.Secret, error) {
 	mount := authMount(a.Path, authType(a))
 	for attempt := 0; ; attempt++ {
 		s, err := login(ctx, c, a, log)
@@ -214,7 +215,7 @@ var errTokenRejected = errors.New("vault rejected the token")
 // keepToken renews the token of secret with vault/api's lifetime watcher and logs in
 // again when renewal fails, when the token reaches its max TTL, or when rejected tells
 // that Vault refused it; onToken receives each new token. It returns when ctx ends.
-func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *api.Secret, p retryPolicy,
+func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *api.Secret, p RetryPolicy,
 	log *slog.Logger, rejected <-chan struct{}, onToken func(string)) {
 	for {
 		started := time.Now()
@@ -234,7 +235,7 @@ func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *a
 		}
 		// Keep trying: a sidecar outlives Vault outages.
 		var err error
-		secret, err = loginWithRetry(ctx, c, a, retryPolicy{Backoff: p.Backoff, MaxBackoff: p.MaxBackoff}, log)
+		secret, err = loginWithRetry(ctx, c, a, RetryPolicy{Backoff: p.Backoff, MaxBackoff: p.MaxBackoff}, log)
 		if err != nil {
 			return // only the end of ctx stops an unbounded retry
 		}

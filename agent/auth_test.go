@@ -54,7 +54,7 @@ func TestLoginErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `auth.type "ldap"`)
 
 	// Bounded retries end with ErrLogin naming method, mount and role.
-	p := retryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	p := RetryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 	start := time.Now()
 	_, err = loginWithRetry(context.Background(), c, agentconfig.Auth{Role: "app", TokenPath: empty}, p, discardLogger())
 	assert.ErrorIs(t, err, ErrLogin)
@@ -64,7 +64,7 @@ func TestLoginErrors(t *testing.T) {
 	// The end of the context ends unbounded retries.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err = loginWithRetry(ctx, c, agentconfig.Auth{Role: "app", TokenPath: empty}, retryPolicy{Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, discardLogger())
+	_, err = loginWithRetry(ctx, c, agentconfig.Auth{Role: "app", TokenPath: empty}, RetryPolicy{Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, discardLogger())
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 

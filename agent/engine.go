@@ -32,7 +32,7 @@ type engine struct {
 	// (exec mode); a sidecar keeps retrying instead.
 	failBeforeReady bool
 	// retry is consul-template's retry policy for Vault reads (Attempts 0: unlimited).
-	retry retryPolicy
+	retry RetryPolicy
 	// restartBackoff is the pause before a failed runner is started again.
 	restartBackoff time.Duration
 	// staticInterval is how often static (non-leased) secrets are read again (0: 5 min,

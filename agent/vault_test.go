@@ -264,8 +264,8 @@ func secretName(t testing.TB) string {
 // fastTuning keeps failing tests short.
 func fastTuning() Tuning {
 	return Tuning{
-		Login:          retryPolicy{Attempts: 2, Backoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
-		Render:         retryPolicy{Attempts: 2, Backoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		Login:          RetryPolicy{Attempts: 2, Backoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		Render:         RetryPolicy{Attempts: 2, Backoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
 		RestartBackoff: 200 * time.Millisecond,
 	}
 }
