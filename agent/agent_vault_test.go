@@ -140,6 +140,7 @@ func TestVaultInitFailures(t *testing.T) {
 			assert.ErrorIs(t, err, tc.wantIs)
 			assert.Contains(t, err.Error(), tc.wantMsg)
 			assert.Less(t, time.Since(start), 20*time.Second, "bounded retries")
+			assert.NotContains(t, err.Error(), "\n", "one line for the exit message")
 			assert.NoFileExists(t, filepath.Join(dir, "x"))
 		})
 	}

@@ -191,8 +191,8 @@ func loginWithRetry(ctx context.Context, c *api.Client, a agentconfig.Auth, p Re
 			return nil, ctx.Err()
 		}
 		if p.Attempts > 0 && attempt+1 >= p.Attempts {
-			return nil, fmt.Errorf("%w after %d attempts (method %s, mount %s, role %q): %v",
-				ErrLogin, attempt+1, authType(a), mount, a.Role, err)
+			return nil, fmt.Errorf("%w after %d attempts (method %s, mount %s, role %q): %s",
+				ErrLogin, attempt+1, authType(a), mount, a.Role, oneLine(err))
 		}
 		log.Warn("vault login failed, retrying", "method", authType(a), "mount", mount, "role", a.Role,
 			"attempt", attempt+1, "error", err)

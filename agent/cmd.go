@@ -1,13 +1,3 @@
-// Package agent is the in-pod agent: it logs in to Vault, renders templates and keeps tokens
-// and leases renewed.
-//
-// `vaultkube agent` reads its configuration (agentconfig, JSON in VAULTKUBE_AGENT_CONFIG)
-// and runs in init mode (render once, exit) or sidecar mode (render, mark readiness, keep
-// renewing, re-render on change). `agent exec -- CMD` is env mode, `agent probe` the
-// native sidecar's startup probe, `agent install DIR` copies the binary for env mode.
-// Templates are rendered by the consul-template library, so the functions are vault
-// agent's. The package imports neither client-go nor controller-runtime, so that
-// cmd/vaultkube-agent stays small.
 package agent
 
 import (

@@ -108,7 +108,7 @@ func (e *engine) run(ctx context.Context, tokens <-chan string) error {
 	for {
 		r, err := manager.NewRunner(e.runnerConfig(token), false)
 		if err != nil {
-			return fmt.Errorf("%w: template runner: %v", ErrRender, err)
+			return fmt.Errorf("%w: template runner: %v", ErrRender, oneLine(err))
 		}
 		ids := len(r.TemplateConfigMapping())
 		go r.Start()
@@ -154,7 +154,7 @@ func (e *engine) supervise(ctx context.Context, r *manager.Runner, ids int, read
 		case err := <-r.ErrCh:
 			stopRunner(r)
 			if e.once || (e.failBeforeReady && !*ready) {
-				return false, fmt.Errorf("%w: %v", ErrRender, err)
+				return false, fmt.Errorf("%w: %v", ErrRender, oneLine(err))
 			}
 			e.log.Error("template runner failed, restarting it", "error", err, "backoff", e.restartBackoff.String())
 			if e.onError != nil {

@@ -70,3 +70,8 @@ func parseStdlogLine(line string) (slog.Level, string) {
 	}
 	return slog.LevelInfo, line
 }
+
+// oneLine flattens an error (Vault API errors span lines) for logs and exit messages.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
