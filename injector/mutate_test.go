@@ -375,6 +375,30 @@ func TestSecretsParsing(t *testing.T) {
 	})
 }
 
+func TestVaultAgentImageIsReplaced(t *testing.T) {
+	for img, vault := range map[string]bool{
+		"hashicorp/vault:1.21.1": true,
+		"vault:1.4.2":            true,
+		"registry.example.com/mirror/vault-enterprise:1": true,
+		"hashicorp/vault@sha256:0123":                    true,
+		"registry.example.com/vaultkube/vaultkube:1.0":   false,
+		"localhost:5000/vaultkube:dev":                   false,
+	} {
+		t.Run(img, func(t *testing.T) {
+			out, warnings := mustMutate(t, loadPod(t, "web", basic(AnnImage, img)), testConfig())
+			got := findContainer(out.Spec.Containers, AgentContainerName).Image
+			if vault {
+				assert.Equal(t, DefaultAgentImage, got)
+				require.Len(t, warnings, 1)
+				assert.Contains(t, warnings[0], "HashiCorp Vault image")
+			} else {
+				assert.Equal(t, img, got)
+				assert.Empty(t, warnings)
+			}
+		})
+	}
+}
+
 func TestTokenVolume(t *testing.T) {
 	t.Run("own projected token, also without automount", func(t *testing.T) {
 		cfg := testConfig()

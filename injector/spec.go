@@ -274,6 +274,10 @@ func (p *parser) parse() *Spec {
 		s.SetSecurityContext = true
 	}
 
+	if img, ok := p.ann[AnnImage]; ok && isVaultImage(img) {
+		p.warnings = append(p.warnings, fmt.Sprintf("annotation %s: %q is a HashiCorp Vault image, which cannot run the vaultkube agent; using %s", AnnImage, img, cfg.AgentImage))
+		s.Image = cfg.AgentImage
+	}
 	if s.VaultAddress == "" {
 		p.fail(AnnService, "no Vault address: set this annotation or the injector's --vault-address")
 	}
@@ -400,6 +404,24 @@ func (p *parser) orphans(keys []string, s *Spec) {
 		}
 		p.warnings = append(p.warnings, fmt.Sprintf("annotation %s refers to secret %q, which no %s-%s annotation declares", k, raw, AnnSecret, raw))
 	}
+}
+
+// isVaultImage reports whether an image reference names HashiCorp's Vault image (as pods
+// written for vault-k8s often pin in agent-image), for example hashicorp/vault:1.21.1,
+// vault:1.4.2 or registry.example.com/mirror/vault-enterprise:1.19-ent.
+func isVaultImage(ref string) bool {
+	ref = strings.TrimSpace(ref)
+	if i := strings.Index(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	name := ref
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		name = ref[i+1:]
+	}
+	if i := strings.Index(name, ":"); i >= 0 {
+		name = name[:i]
+	}
+	return name == "vault" || name == "vault-enterprise"
 }
 
 // envPrefix turns a secret name into an environment variable prefix: "db-creds" -> "DB_CREDS_".
