@@ -144,6 +144,10 @@ func (b *builder) apply() {
 
 	if spec.ShareProcessNamespace != nil {
 		v := *spec.ShareProcessNamespace
+		if v && pod.Spec.ShareProcessNamespace != nil && !*pod.Spec.ShareProcessNamespace {
+			b.fail(AnnShareProcessNamespace, "the pod sets shareProcessNamespace: false explicitly; refusing to turn it on")
+			return
+		}
 		pod.Spec.ShareProcessNamespace = &v
 	}
 	b.addVolumes()
@@ -339,6 +343,13 @@ func (b *builder) mountSecrets(c *corev1.Container, paths []string) {
 	}
 }
 
+func (s *Spec) tokenPath() string {
+	if s.TokenPath != "" {
+		return s.TokenPath
+	}
+	return TokenPath
+}
+
 func (b *builder) resources() corev1.ResourceRequirements {
 	var r corev1.ResourceRequirements
 	set := func(list *corev1.ResourceList, name corev1.ResourceName, v string) {
@@ -421,7 +432,7 @@ func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
 			Type:      s.AuthType,
 			Path:      s.AuthPath,
 			Role:      s.Role,
-			TokenPath: TokenPath,
+			TokenPath: s.tokenPath(),
 			Config:    s.AuthConfig,
 		},
 		Mode:                       mode,

@@ -291,7 +291,8 @@ func TestSecretsParsing(t *testing.T) {
 		AnnErrorOnMissingKey + "-DB-Creds":  "true",
 		AnnCommand + "-DB-Creds":            `/bin/kill -HUP 1`,
 		AnnAuthConfig + "-role":             "ignored-because-role-is-set",
-		AnnAuthConfig + "-token_path":       "/x",
+		AnnAuthConfig + "-token-path":       "/x/token",
+		AnnAuthConfig + "-max-retries":      "2",
 		AnnStaticSecretRenderInterval:       "90",
 		AnnClientTimeout:                    "30",
 		AnnClientMaxRetries:                 "0",
@@ -312,7 +313,8 @@ func TestSecretsParsing(t *testing.T) {
 	assert.Contains(t, byName, "only-template")
 	assert.Equal(t, "/vault/custom/app.ctmpl", byName["from-file"].TemplateFile)
 	assert.Equal(t, "web", spec.Role)
-	assert.Equal(t, map[string]string{"role": "ignored-because-role-is-set", "token_path": "/x"}, spec.AuthConfig)
+	assert.Equal(t, map[string]string{"role": "web", "max_retries": "2"}, spec.AuthConfig, "dashes become underscores; the role annotation wins")
+	assert.Equal(t, "/x/token", spec.TokenPath, "auth-config-token-path chooses the token file")
 	assert.Equal(t, "90", spec.StaticSecretRenderInterval)
 	assert.Equal(t, "30s", spec.ClientTimeout)
 	require.NotNil(t, spec.ClientMaxRetries)
@@ -576,6 +578,12 @@ func TestCopyVolumeMountsAndShareProcessNamespace(t *testing.T) {
 		assert.NotEqual(t, "kube-api-access-x7k2p", m.Name, "service-account token mounts are not copied")
 	}
 	assert.True(t, *out.Spec.ShareProcessNamespace)
+
+	pod = loadPod(t, "web", basic(AnnShareProcessNamespace, "true"))
+	pod.Spec.ShareProcessNamespace = new(bool)
+	_, _, err := Mutate(pod, testConfig())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refusing")
 }
 
 // TestNoSecretValuesInPod checks that what the injector writes into the pod is only

@@ -68,8 +68,10 @@ type Spec struct {
 
 	ShareProcessNamespace *bool
 	TokenVolumeName       string
-	CopyVolumeMountsFrom  string
-	TokenAudience         string
+	// TokenPath overrides the agent's token file (auth-config-token-path).
+	TokenPath            string
+	CopyVolumeMountsFrom string
+	TokenAudience        string
 
 	JSONPatch     string
 	InitJSONPatch string
@@ -289,11 +291,21 @@ func (p *parser) parse() *Spec {
 			if s.AuthConfig == nil {
 				s.AuthConfig = map[string]string{}
 			}
-			s.AuthConfig[name] = p.ann[k]
+			// as vault-k8s: auth-config-token-path is the parameter token_path
+			s.AuthConfig[strings.ReplaceAll(name, "-", "_")] = p.ann[k]
 		}
 	}
 	if s.Role == "" {
 		s.Role = s.AuthConfig["role"]
+	} else if s.AuthConfig != nil && s.AuthConfig["role"] != "" {
+		s.AuthConfig["role"] = s.Role // the role annotation wins, as in vault-k8s
+	}
+	if tp, ok := s.AuthConfig["token_path"]; ok {
+		if err := checkAbsPath(tp); err != nil {
+			p.fail(AnnAuthConfig+"-token-path", "%v", err)
+		}
+		s.TokenPath = tp
+		delete(s.AuthConfig, "token_path")
 	}
 	if s.Role == "" {
 		p.fail(AnnRole, "no Vault role: set this annotation (or auth-config-role)")
