@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // vaultBinary is the real Vault built by `make deps` (override with VAULTKUBE_VAULT_BIN).
@@ -33,44 +34,43 @@ func vaultBinary(t *testing.T) string {
 	return p
 }
 
-// localPod is a Vault server process standing in for a pod.
+// localPod is a Vault server process standing in for a pod of the StatefulSet.
 type localPod struct {
-	addr    string
-	dataDir string
-	cmd     *exec.Cmd
-	start   func() *exec.Cmd
+	name        string
+	ordinal     int
+	addr        string // API address, as VAULT_ADDR in the container
+	clusterAddr string // host:port of the raft/cluster listener
+	dataDir     string // the pod's "PVC", mounted at /vault/data
+	cfgPath     string
+	log         *os.File
+	cmd         *exec.Cmd // nil while the pod does not run
+	uid         int
 }
 
-// restart kills the server and starts it again, as a pod restart does: it comes back sealed.
-func (p *localPod) restart(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	p.cmd = p.start()
-	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.addr, "http://"), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 20*time.Second, 100*time.Millisecond)
-}
-
-// LocalExecutor runs the plugin's exec commands as local processes: `vault` is the real
-// binary with VAULT_ADDR set to the pod's server (as the chart sets it in the container's
-// env), and /vault/data maps to the pod's data directory. Every argv and stdin is recorded.
+// LocalExecutor runs the plugin's exec commands as local processes and plays the
+// StatefulSet: `vault` is the real binary with VAULT_ADDR set to the pod's server (as the
+// chart sets it in the container's env), /vault/data maps to the pod's data directory, and
+// raft addresses `vault-N.vault-internal:8201` map to the local cluster ports (cluster DNS).
+// It also lists pods, scales, deletes pods (a restart) and deletes PVCs (wipes the data
+// directory). Every argv and stdin is recorded.
 type LocalExecutor struct {
-	vault string
-	home  string
-	pods  map[string]*localPod
+	t        *testing.T
+	vault    string
+	home     string
+	root     string
+	pods     map[string]*localPod
+	replicas int
 
 	mu    sync.Mutex
 	calls []execCall
 }
 
 func (l *LocalExecutor) Exec(ctx context.Context, pod string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	l.mu.Lock()
 	p, ok := l.pods[pod]
-	if !ok {
+	running := ok && p.cmd != nil
+	l.mu.Unlock()
+	if !running {
 		return fmt.Errorf("pods %q not found", pod)
 	}
 	var in []byte
@@ -91,6 +91,13 @@ func (l *LocalExecutor) Exec(ctx context.Context, pod string, cmd []string, stdi
 		}
 		args[i] = a
 	}
+	if strings.HasSuffix(args[len(args)-1], "raft/peers.json") {
+		s := string(in)
+		for _, o := range l.pods {
+			s = strings.ReplaceAll(s, o.name+".vault-internal:8201", o.clusterAddr)
+		}
+		in = []byte(s)
+	}
 	c := exec.CommandContext(ctx, args[0], args[1:]...)
 	c.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + l.home, "VAULT_ADDR=" + p.addr}
 	c.Stdin = strings.NewReader(string(in))
@@ -108,44 +115,112 @@ func (l *LocalExecutor) argvs() [][]string {
 	return out
 }
 
-type localPods []corev1.Pod
-
-func (p localPods) ListPods(context.Context) ([]corev1.Pod, error) {
-	return append([]corev1.Pod(nil), p...), nil
+// ListPods lists the running pods as the chart labels them.
+func (l *LocalExecutor) ListPods(context.Context) ([]corev1.Pod, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var pods []corev1.Pod
+	for _, p := range l.pods {
+		if p.cmd == nil {
+			continue
+		}
+		pod := fakePod(p.name)
+		pod.UID = types.UID(fmt.Sprintf("%s-%d", p.name, p.uid))
+		pods = append(pods, pod)
+	}
+	return pods, nil
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	p, err := freePort()
-	require.NoError(t, err)
-	return p
+func (l *LocalExecutor) StatefulSetReplicas(context.Context, string) (int32, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int32(l.replicas), nil
 }
 
-// startVaultCluster starts n raft Vault servers on 127.0.0.1; nodes 1.. retry_join node 0.
-func startVaultCluster(t *testing.T, bin string, n int) (*LocalExecutor, localPods) {
-	t.Helper()
-	root := t.TempDir()
-	l := &LocalExecutor{vault: bin, home: filepath.Join(root, "home"), pods: map[string]*localPod{}}
-	require.NoError(t, os.MkdirAll(l.home, 0o700))
-	var pods localPods
-	var leader string
-	for i := 0; i < n; i++ {
+func (l *LocalExecutor) ScaleStatefulSet(_ context.Context, _ string, replicas int32) error {
+	l.mu.Lock()
+	l.replicas = int(replicas)
+	var stop, start []*localPod
+	for _, p := range l.pods {
+		if p.ordinal >= int(replicas) && p.cmd != nil {
+			stop = append(stop, p)
+		}
+	}
+	l.mu.Unlock()
+	for _, p := range stop {
+		l.stop(p)
+	}
+	for i := 0; i < int(replicas); i++ {
 		name := fmt.Sprintf("vault-%d", i)
-		api, cluster := freeTCPPort(t), freeTCPPort(t)
-		dir := filepath.Join(root, name)
-		data := filepath.Join(dir, "data")
-		require.NoError(t, os.MkdirAll(data, 0o700))
-		addr := fmt.Sprintf("http://127.0.0.1:%d", api)
-		if i == 0 {
-			leader = addr
+		l.mu.Lock()
+		p := l.pods[name]
+		l.mu.Unlock()
+		if p == nil {
+			p = l.newPod(i)
 		}
-		join := ""
-		if i > 0 {
-			join = fmt.Sprintf("retry_join {\n    leader_api_addr = %q\n  }", leader)
+		if p.cmd == nil {
+			start = append(start, p)
 		}
-		cfg := fmt.Sprintf(`storage "raft" {
-  path    = %q
-  node_id = %q
+	}
+	for _, p := range start {
+		l.start(p)
+	}
+	return nil
+}
+
+// DeletePVC wipes the pod's data directory (the pod must not run, as with a real claim).
+func (l *LocalExecutor) DeletePVC(_ context.Context, name string) error {
+	pod := strings.TrimPrefix(name, "data-")
+	l.mu.Lock()
+	p := l.pods[pod]
+	l.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	if p.cmd != nil {
+		return fmt.Errorf("PVC %s is in use by a running pod", name)
+	}
+	if err := os.RemoveAll(p.dataDir); err != nil {
+		return err
+	}
+	return os.MkdirAll(p.dataDir, 0o700)
+}
+
+// DeletePod restarts the server, as the StatefulSet recreates a deleted pod.
+func (l *LocalExecutor) DeletePod(_ context.Context, pod string) error {
+	l.mu.Lock()
+	p := l.pods[pod]
+	l.mu.Unlock()
+	if p == nil || p.cmd == nil {
+		return fmt.Errorf("pods %q not found", pod)
+	}
+	l.stop(p)
+	l.start(p)
+	return nil
+}
+
+// restart kills and starts a pod's server: it comes back sealed.
+func (p *localPod) restart(t *testing.T, l *LocalExecutor) {
+	t.Helper()
+	l.stop(p)
+	l.start(p)
+}
+
+func (l *LocalExecutor) newPod(i int) *localPod {
+	t := l.t
+	name := fmt.Sprintf("vault-%d", i)
+	api, cluster := freeTCPPort(t), freeTCPPort(t)
+	dir := filepath.Join(l.root, name)
+	p := &localPod{name: name, ordinal: i, addr: fmt.Sprintf("http://127.0.0.1:%d", api),
+		clusterAddr: fmt.Sprintf("127.0.0.1:%d", cluster), dataDir: filepath.Join(dir, "data"), cfgPath: filepath.Join(dir, "vault.hcl")}
+	require.NoError(t, os.MkdirAll(p.dataDir, 0o700))
+	join := ""
+	if i > 0 {
+		join = fmt.Sprintf("retry_join {\n    leader_api_addr = %q\n  }", l.pods["vault-0"].addr)
+	}
+	// No node_id: Vault writes /vault/data/node-id, as in the chart.
+	cfg := fmt.Sprintf(`storage "raft" {
+  path = %q
   %s
 }
 listener "tcp" {
@@ -158,43 +233,76 @@ cluster_addr  = "https://127.0.0.1:%d"
 disable_mlock = true
 ui            = false
 log_level     = "warn"
-`, data, name, join, api, cluster, addr, cluster)
-		cfgPath := filepath.Join(dir, "vault.hcl")
-		require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-		logf, err := os.Create(filepath.Join(dir, "server.log"))
-		require.NoError(t, err)
-		lp := &localPod{addr: addr, dataDir: data}
-		lp.start = func() *exec.Cmd {
-			cmd := exec.Command(bin, "server", "-config="+cfgPath)
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + l.home}
-			cmd.Stdout, cmd.Stderr = logf, logf
-			require.NoError(t, cmd.Start())
-			return cmd
+`, p.dataDir, join, api, cluster, p.addr, cluster)
+	require.NoError(t, os.WriteFile(p.cfgPath, []byte(cfg), 0o600))
+	var err error
+	p.log, err = os.Create(filepath.Join(dir, "server.log"))
+	require.NoError(t, err)
+	l.mu.Lock()
+	l.pods[name] = p
+	l.mu.Unlock()
+	t.Cleanup(func() {
+		l.stop(p)
+		p.log.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log.Name())
+			t.Logf("%s log:\n%s", name, b)
 		}
-		lp.cmd = lp.start()
-		t.Cleanup(func() {
-			_ = lp.cmd.Process.Kill()
-			_ = lp.cmd.Wait()
-			logf.Close()
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("%s log:\n%s", name, b)
-			}
-		})
-		l.pods[name] = lp
-		pods = append(pods, fakePod(name))
+	})
+	return p
+}
+
+func (l *LocalExecutor) start(p *localPod) {
+	t := l.t
+	cmd := exec.Command(l.vault, "server", "-config="+p.cfgPath)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + l.home}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.addr, "http://"), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "%s did not start listening", p.name)
+	l.mu.Lock()
+	p.cmd = cmd
+	p.uid++
+	l.mu.Unlock()
+}
+
+func (l *LocalExecutor) stop(p *localPod) {
+	l.mu.Lock()
+	cmd := p.cmd
+	p.cmd = nil
+	l.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	}
-	// Wait until every server answers.
-	for name, p := range l.pods {
-		require.Eventually(t, func() bool {
-			c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.addr, "http://"), 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		}, 20*time.Second, 100*time.Millisecond, "%s did not start listening", name)
+}
+
+func (l *LocalExecutor) cluster() *Cluster {
+	return &Cluster{Namespace: "vault", Exec: l, Pods: l, Deleter: l, Workload: l}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	p, err := freePort()
+	require.NoError(t, err)
+	return p
+}
+
+// startVaultCluster starts n raft Vault servers on 127.0.0.1 only; pods 1.. retry_join pod 0.
+func startVaultCluster(t *testing.T, bin string, n int) *LocalExecutor {
+	t.Helper()
+	root := t.TempDir()
+	l := &LocalExecutor{t: t, vault: bin, home: filepath.Join(root, "home"), root: root, pods: map[string]*localPod{}, replicas: n}
+	require.NoError(t, os.MkdirAll(l.home, 0o700))
+	for i := 0; i < n; i++ {
+		l.start(l.newPod(i))
 	}
-	return l, pods
+	return l
 }
 
 // localVault runs the real Vault CLI against one server, for the test's own checks.
@@ -209,8 +317,8 @@ func localVault(t *testing.T, l *LocalExecutor, pod, token string, args ...strin
 func TestIntegrationRealVault(t *testing.T) {
 	bin := vaultBinary(t)
 	start := time.Now()
-	l, pods := startVaultCluster(t, bin, 3)
-	cl := &Cluster{Namespace: "vault", Exec: l, Pods: pods}
+	l := startVaultCluster(t, bin, 3)
+	cl := l.cluster()
 	runReal := func(stdin string, args ...string) (string, string, int) {
 		var out, errb strings.Builder
 		return runWith(t, cl, stdin, &out, &errb, args...)
@@ -263,7 +371,7 @@ func TestIntegrationRealVault(t *testing.T) {
 			standby = p.Pod
 		}
 	}
-	l.pods[standby].restart(t)
+	l.pods[standby].restart(t, l)
 	_, errOut, code = runReal("", "status")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "pod "+standby+" is sealed: run `kubectl vault unseal`")
@@ -272,7 +380,7 @@ func TestIntegrationRealVault(t *testing.T) {
 	assert.Contains(t, errOut, standby+": unsealed")
 
 	// A key of another cluster: one clear sentence.
-	l.pods[standby].restart(t)
+	l.pods[standby].restart(t, l)
 	wrong := filepath.Join(dir, "wrong")
 	require.NoError(t, os.WriteFile(wrong, []byte(testKey(1)+"\n"+testKey(2)+"\n"), 0o600))
 	_, errOut, code = runReal("", "unseal", standby, "--keys-file", wrong)
@@ -328,4 +436,103 @@ func TestIntegrationRealVault(t *testing.T) {
 		}
 	}
 	t.Logf("integration test against 3 real Vault servers took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestIntegrationPivotRealVault pivots a 3-node target onto a separate 1-node source Vault,
+// interrupting the run once and resuming it: afterwards the source's secret is readable
+// through every target pod, which all unseal with the source keys.
+func TestIntegrationPivotRealVault(t *testing.T) {
+	bin := vaultBinary(t)
+	start := time.Now()
+	dir := t.TempDir()
+	runOn := func(cl *Cluster, stdin string, args ...string) (string, string, int) {
+		var out, errb strings.Builder
+		return runWith(t, cl, stdin, &out, &errb, args...)
+	}
+	initCluster := func(l *LocalExecutor, name string, shares, threshold int) (keysFile, token, tokenFile string) {
+		keysFile = filepath.Join(dir, name+"-init.json")
+		_, errOut, code := runOn(l.cluster(), "", "init", "--keys-out", keysFile, "--key-shares", fmt.Sprint(shares),
+			"--key-threshold", fmt.Sprint(threshold), "--unseal", "--wait", "40s", "--poll-interval", "250ms")
+		require.Equal(t, 0, code, errOut)
+		b, err := os.ReadFile(keysFile)
+		require.NoError(t, err)
+		var ij initJSON
+		require.NoError(t, json.Unmarshal(b, &ij))
+		tokenFile = filepath.Join(dir, name+".token")
+		require.NoError(t, os.WriteFile(tokenFile, []byte(ij.RootToken+"\n"), 0o600))
+		return keysFile, ij.RootToken, tokenFile
+	}
+
+	// The source: one node, 5/3 keys, a secret, a snapshot taken through the plugin.
+	src := startVaultCluster(t, bin, 1)
+	srcKeys, srcToken, srcTokenFile := initCluster(src, "source", 5, 3)
+	require.Eventually(t, func() bool {
+		_, err := localVault(t, src, "vault-0", srcToken, "secrets", "enable", "-path=secret", "-version=1", "kv")
+		return err == nil
+	}, 20*time.Second, 250*time.Millisecond)
+	o, err := localVault(t, src, "vault-0", srcToken, "kv", "put", "secret/pivot", "from=source")
+	require.NoError(t, err, o)
+	snap := filepath.Join(dir, "source.snap")
+	_, errOut, code := runOn(src.cluster(), "", "snapshot", "save", snap, "--vault-token-file", srcTokenFile)
+	require.Equal(t, 0, code, errOut)
+
+	// The target: 3 pods, its own 3/2 keys.
+	tgt := startVaultCluster(t, bin, 3)
+	_, _, tgtTokenFile := initCluster(tgt, "target", 3, 2)
+	require.Eventually(t, func() bool {
+		_, _, code := runOn(tgt.cluster(), "", "status", "--vault-token-file", tgtTokenFile)
+		return code == 0
+	}, 40*time.Second, 500*time.Millisecond, "target did not become healthy")
+
+	journal := filepath.Join(dir, "pivot.journal")
+	args := []string{"pivot", "--snapshot", snap, "--source-keys", srcKeys, "--vault-token-file", tgtTokenFile,
+		"--source-token-file", srcTokenFile, "--journal", journal, "--backup", filepath.Join(dir, "target-backup.snap"),
+		"--yes", "--timeout", "60s", "--poll-interval", "250ms"}
+
+	// Interrupt the run when it deletes the first PVC (the API server "goes away").
+	cl := tgt.cluster()
+	cl.Workload = &interruptingWorkload{LocalExecutor: tgt}
+	_, errOut, code = runOn(cl, "", args...)
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "run the same command with --resume")
+	t.Logf("interrupted pivot:\n%s", errOut)
+
+	_, errOut, code = runOn(tgt.cluster(), "", append(args, "--resume")...)
+	t.Logf("resumed pivot:\n%s", errOut)
+	require.Equal(t, 0, code, errOut)
+
+	for _, pod := range []string{"vault-0", "vault-1", "vault-2"} {
+		require.Eventually(t, func() bool {
+			o, err := localVault(t, tgt, pod, srcToken, "kv", "get", "-field=from", "secret/pivot")
+			return err == nil && strings.TrimSpace(o) == "source"
+		}, 20*time.Second, 250*time.Millisecond, "the source's secret is not readable through %s", pod)
+	}
+	out, _, code := runOn(tgt.cluster(), "", "status", "--vault-token-file", srcTokenFile)
+	t.Logf("status after the pivot:\n%s", out)
+	assert.Equal(t, 0, code)
+
+	b, err := os.ReadFile(srcKeys)
+	require.NoError(t, err)
+	var ij initJSON
+	require.NoError(t, json.Unmarshal(b, &ij))
+	for _, argv := range tgt.argvs() {
+		for _, s := range append(ij.UnsealKeysB64, srcToken) {
+			require.NotContains(t, strings.Join(argv, " "), s)
+		}
+	}
+	t.Logf("pivot against real Vault servers took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// interruptingWorkload fails the first PVC deletion, as an interrupted pivot would.
+type interruptingWorkload struct {
+	*LocalExecutor
+	failed bool
+}
+
+func (w *interruptingWorkload) DeletePVC(ctx context.Context, name string) error {
+	if !w.failed {
+		w.failed = true
+		return fmt.Errorf("the connection to the server was refused")
+	}
+	return w.LocalExecutor.DeletePVC(ctx, name)
 }

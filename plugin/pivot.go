@@ -96,9 +96,10 @@ Preflight checks raft storage, the Shamir seal, replicas, PVC names, the node-id
 snapshot's checksum and the source keys; the plan is printed (--dry-run stops there). Then:
 a backup snapshot of the target, a typed confirmation (the StatefulSet's name) unless --yes,
 and each step with progress: make pod 0 active, remove the other raft peers while quorum
-holds, scale to one replica, delete the other pods' PVCs, restore the snapshot with -force,
-unseal with the source keys, write peers.json with pod 0's node id and restart it, unseal
-again, scale back, unseal the new pods. A journal (--journal, a local file) records each
+holds, scale to one replica, delete the other pods' PVCs, restore the snapshot with -force
+(Vault seals itself), write peers.json with pod 0's node id and restart it (a running Vault
+keeps the target's cached seal configuration, so the source keys only work after a restart),
+unseal with the source keys, scale back, unseal the new pods. A journal (--journal, a local file) records each
 finished step: after an interruption, --resume continues where the run stopped.
 Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, snapshots).`,
 		Example: `  kubectl vault pivot --snapshot source.snap --source-keys source-init.json --vault-token-file target.token --dry-run
@@ -334,9 +335,8 @@ func (o *PivotOptions) steps() []pivotStep {
 		{"scale-down", fmt.Sprintf("scale StatefulSet %s to 1 replica and wait for %s to go", j.StatefulSet, dash(strings.Join(others, ", "))), o.stepScaleDown},
 		{"delete-pvcs", fmt.Sprintf("delete PVCs %s (the pods rejoin with new volumes)", dash(strings.Join(j.PVCs, ", "))), o.stepDeletePVCs},
 		{"restore", fmt.Sprintf("restore %s on %s with -force", j.Snapshot, j.Pod0), o.stepRestore},
-		{"unseal-source", fmt.Sprintf("unseal %s with the source keys", j.Pod0), o.stepUnsealPod0},
-		{"peers-json", fmt.Sprintf("write raft/peers.json (node id %s) on %s and restart it", j.NodeID, j.Pod0), o.stepPeersJSON},
-		{"unseal-again", fmt.Sprintf("unseal %s with the source keys and wait until it is active", j.Pod0), o.stepUnsealPod0Active},
+		{"peers-json", fmt.Sprintf("write raft/peers.json (node id %s) on %s and restart it (it reloads the source's seal configuration)", j.NodeID, j.Pod0), o.stepPeersJSON},
+		{"unseal-source", fmt.Sprintf("unseal %s with the source keys and wait until it is active", j.Pod0), o.stepUnsealPod0Active},
 		{"scale-up", fmt.Sprintf("scale StatefulSet %s back to %d replicas", j.StatefulSet, j.Replicas), o.stepScaleUp},
 		{"unseal-all", fmt.Sprintf("unseal %s with the source keys", dash(strings.Join(others, ", "))), o.stepUnsealAll},
 		{"verify", "check: every pod unsealed, one active" + map[bool]string{true: ", all raft voters", false: ""}[o.SourceTokenFile != ""], o.stepVerify},
@@ -492,10 +492,6 @@ func (o *PivotOptions) unsealOne(ctx context.Context, pod string) error {
 		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("pod %s rejected the source keys: are --source-keys the keys of the snapshot's Vault?", pod)}
 	}
 	return err
-}
-
-func (o *PivotOptions) stepUnsealPod0(ctx context.Context) error {
-	return o.unsealOne(ctx, o.j.Pod0)
 }
 
 func (o *PivotOptions) stepPeersJSON(ctx context.Context) error {
