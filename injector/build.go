@@ -605,7 +605,8 @@ func (b *builder) applyEnv() {
 				"and the webhook cannot see the image's ENTRYPOINT; set spec.containers[].command (for example to the image's entrypoint), "+
 				"or list only containers with a command in %s", c.Name, AnnContainers)
 			if b.cfg.EnvModeWarnOnly {
-				b.warnings = append(b.warnings, "annotation "+ExtInjectEnv+": "+msg+"; this container gets no secrets")
+				// warnings over 256 characters may be truncated: keep this one short
+				b.warnings = append(b.warnings, fmt.Sprintf("annotation %s: container %q has no explicit command to wrap and gets no secrets", ExtInjectEnv, c.Name))
 				continue
 			}
 			b.fail(ExtInjectEnv, "%s", msg)

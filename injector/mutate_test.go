@@ -529,6 +529,7 @@ func TestEnvMode(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, warnings, 1)
 		assert.Contains(t, warnings[0], `container "metrics" has no explicit command`)
+		assert.LessOrEqual(t, len(warnings[0]), 256)
 		assert.Equal(t, "/vault/agent-bin/vaultkube", findContainer(out.Spec.Containers, "web").Command[0])
 
 		pod := twoContainers(t, basic(ExtInjectEnv, "true", AnnContainers, "metrics"))
