@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -451,4 +452,28 @@ func TestVaultInitInterrupted(t *testing.T) {
 	err := runAgent(ctx, cfg, io.Discard, io.Discard, io.Discard, tuning)
 	assert.ErrorIs(t, err, ErrRender, "an interrupted init container fails")
 	assert.NoFileExists(t, dest)
+}
+
+func TestVaultTokenAuth(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"k": "from-token-auth"})
+	tok, err := v.rootClient.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"read-secrets"}, TTL: "1h", NoParent: true})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "vault-token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(tok.Auth.ClientToken+"\n"), 0o600))
+	dest := filepath.Join(dir, "k")
+	cfg := v.config(t, "init", "", agentconfig.Template{Name: "k", Destination: dest,
+		Contents: `{{ with secret "secret/data/` + path + `" }}{{ .Data.data.k }}{{ end }}`})
+	cfg.Auth = agentconfig.Auth{Type: "token", TokenPath: tokenFile}
+	var logs syncBuffer
+	require.NoError(t, runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning()))
+	assert.Equal(t, "from-token-auth", readFile(t, dest))
+	assertNoSecretsInLogs(t, logs.String(), tok.Auth.ClientToken, "from-token-auth")
+
+	require.NoError(t, os.WriteFile(tokenFile, []byte("hvs.not-a-token"), 0o600))
+	err = runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning())
+	assert.ErrorIs(t, err, ErrLogin)
+	assert.ErrorContains(t, err, "look up the token from "+tokenFile)
 }
