@@ -32,14 +32,15 @@ func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string) error {
 	var files, links, dirs, env multi
+	flag := flag.NewFlagSet("mkimage", flag.ContinueOnError)
 	out := flag.String("o", "", "output archive `path`")
 	ref := flag.String("ref", "", "image reference, for example vaultkube.local/vault:dev")
 	entry := flag.String("entrypoint", "", "entrypoint, comma-separated argv")
@@ -48,7 +49,9 @@ func run() error {
 	flag.Var(&links, "link", "`DEST=TARGET` a symbolic link")
 	flag.Var(&dirs, "dir", "`DEST=MODE` a directory")
 	flag.Var(&env, "env", "`K=V` an environment variable")
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return err
+	}
 	if *out == "" || *ref == "" {
 		return fmt.Errorf("-o and -ref are required")
 	}
