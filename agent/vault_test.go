@@ -211,14 +211,19 @@ path "pki/issue/app" { capabilities = ["create", "update"] }
 // signJWT returns an ES256 JWT for sub, audience "vault", valid for an hour.
 func (v *testVault) signJWT(t testing.TB, sub string) string {
 	t.Helper()
+	now := time.Now().Unix()
+	return v.signClaims(t, map[string]any{"sub": sub, "aud": "vault", "iat": now - 5, "nbf": now - 5, "exp": now + 3600})
+}
+
+// signClaims returns an ES256 JWT of claims, signed with the key of auth/jwt's config.
+func (v *testVault) signClaims(t testing.TB, claims map[string]any) string {
+	t.Helper()
 	enc := func(x any) string {
 		b, err := json.Marshal(x)
 		require.NoError(t, err)
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
-	now := time.Now().Unix()
-	signing := enc(map[string]string{"alg": "ES256", "typ": "JWT"}) + "." +
-		enc(map[string]any{"sub": sub, "aud": "vault", "iat": now - 5, "nbf": now - 5, "exp": now + 3600})
+	signing := enc(map[string]string{"alg": "ES256", "typ": "JWT"}) + "." + enc(claims)
 	sum := sha256.Sum256([]byte(signing))
 	r, s, err := ecdsa.Sign(rand.Reader, v.key, sum[:])
 	require.NoError(t, err)
