@@ -472,9 +472,8 @@ func TestIntegrationPivotRealVault(t *testing.T) {
 	}, 20*time.Second, 250*time.Millisecond)
 	o, err := localVault(t, src, "vault-0", srcToken, "kv", "put", "secret/pivot", "from=source")
 	require.NoError(t, err, o)
+	// The pivot takes the source's snapshot itself, over the source's API.
 	snap := filepath.Join(dir, "source.snap")
-	_, errOut, code := runOn(src.cluster(), "", "snapshot", "save", snap, "--vault-token-file", srcTokenFile)
-	require.Equal(t, 0, code, errOut)
 
 	// The target: 3 pods, its own 3/2 keys.
 	tgt := startVaultCluster(t, bin, 3)
@@ -485,15 +484,16 @@ func TestIntegrationPivotRealVault(t *testing.T) {
 	}, 40*time.Second, 500*time.Millisecond, "target did not become healthy")
 
 	journal := filepath.Join(dir, "pivot.journal")
-	args := []string{"pivot", "--snapshot", snap, "--source-keys", srcKeys, "--vault-token-file", tgtTokenFile,
+	args := []string{"pivot", "--source-addr", src.pods["vault-0"].addr, "--snapshot", snap, "--source-keys", srcKeys, "--vault-token-file", tgtTokenFile,
 		"--source-token-file", srcTokenFile, "--journal", journal, "--backup", filepath.Join(dir, "target-backup.snap"),
 		"--yes", "--timeout", "60s", "--poll-interval", "250ms"}
 
 	// Interrupt the run when it deletes the first PVC (the API server "goes away").
 	cl := tgt.cluster()
 	cl.Workload = &interruptingWorkload{LocalExecutor: tgt}
-	_, errOut, code = runOn(cl, "", args...)
+	_, errOut, code := runOn(cl, "", args...)
 	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "Source snapshot saved to "+snap)
 	require.Contains(t, errOut, "run the same command with --resume")
 	t.Logf("interrupted pivot:\n%s", errOut)
 

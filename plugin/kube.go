@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and other auth plugins of kubeconfigs
@@ -159,20 +160,20 @@ func (k *kube) Forward(ctx context.Context, pod string, localPort, remotePort in
 }
 
 func (k *kube) StatefulSetReplicas(ctx context.Context, name string) (int32, error) {
-	s, err := k.cs.AppsV1().StatefulSets(k.ns).GetScale(ctx, name, metav1.GetOptions{})
+	s, err := k.cs.AppsV1().StatefulSets(k.ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return 0, err
 	}
-	return s.Spec.Replicas, nil
+	if s.Spec.Replicas == nil {
+		return 1, nil
+	}
+	return *s.Spec.Replicas, nil
 }
 
+// ScaleStatefulSet sets spec.replicas with a merge patch (RBAC: statefulsets patch).
 func (k *kube) ScaleStatefulSet(ctx context.Context, name string, replicas int32) error {
-	s, err := k.cs.AppsV1().StatefulSets(k.ns).GetScale(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	s.Spec.Replicas = replicas
-	_, err = k.cs.AppsV1().StatefulSets(k.ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
+	_, err := k.cs.AppsV1().StatefulSets(k.ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 

@@ -29,9 +29,12 @@ type PivotOptions struct {
 	genericiooptions.IOStreams
 	g *Globals
 
-	Snapshot        string
-	SourceKeys      string
-	SourceTokenFile string
+	Snapshot            string
+	SourceKeys          string
+	SourceTokenFile     string
+	SourceAddr          string
+	SourceCACert        string
+	SourceTLSServerName string
 	Backup          string
 	Journal         string
 	DataClaim       string
@@ -59,6 +62,7 @@ type pivotJournal struct {
 	Pod0           string    `json:"pod0"`
 	NodeID         string    `json:"nodeID"`
 	Snapshot       string    `json:"snapshot"`
+	SourceAddr     string    `json:"sourceAddr,omitempty"`
 	SnapshotSHA256 string    `json:"snapshotSHA256"`
 	Backup         string    `json:"backup"`
 	Peers          []string  `json:"peersToRemove"`
@@ -87,7 +91,7 @@ type pivotStep struct {
 func NewCmdPivot(g *Globals, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &PivotOptions{IOStreams: streams, g: g}
 	cmd := &cobra.Command{
-		Use:   "pivot --snapshot FILE --source-keys FILE",
+		Use:   "pivot (--snapshot FILE | --source-addr URL --source-token-file F) --source-keys FILE",
 		Short: "Move another Vault's data onto the in-cluster Vault (raft snapshot, keys of the source)",
 		Long: `Pivot the in-cluster Vault StatefulSet onto the data of another (source) Vault: afterwards
 every pod serves the source's data and is unsealed with the source's keys.
@@ -101,7 +105,10 @@ holds, scale to one replica, delete the other pods' PVCs, restore the snapshot w
 keeps the target's cached seal configuration, so the source keys only work after a restart),
 unseal with the source keys, scale back, unseal the new pods. A journal (--journal, a local file) records each
 finished step: after an interruption, --resume continues where the run stopped.
-Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, snapshots).`,
+Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, snapshots).
+With --source-addr the source's seal configuration is checked against the keys and its
+snapshot is taken over its API (token in a header) into --snapshot (default
+source-<time>.snap) as the first step.`,
 		Example: `  kubectl vault pivot --snapshot source.snap --source-keys source-init.json --vault-token-file target.token --dry-run
   kubectl vault pivot --snapshot source.snap --source-keys source-init.json --vault-token-file target.token
   kubectl vault pivot --resume --source-keys source-init.json --vault-token-file target.token`,
@@ -119,7 +126,10 @@ Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, s
 	f := cmd.Flags()
 	f.StringVar(&o.Snapshot, "snapshot", "", "raft snapshot of the source Vault (with FILE.sha256 beside it)")
 	f.StringVar(&o.SourceKeys, "source-keys", "", "unseal keys of the source Vault: its init JSON or one key per line")
-	f.StringVar(&o.SourceTokenFile, "source-token-file", "", "a token of the source Vault, to check the raft peers at the end")
+	f.StringVar(&o.SourceTokenFile, "source-token-file", "", "a token of the source Vault: for --source-addr, and to check the raft peers at the end")
+	f.StringVar(&o.SourceAddr, "source-addr", "", "address of the source Vault (from here): take the snapshot from it into --snapshot")
+	f.StringVar(&o.SourceCACert, "source-ca-cert", "", "local CA certificate file for --source-addr")
+	f.StringVar(&o.SourceTLSServerName, "source-tls-server-name", "", "TLS server name for --source-addr")
 	f.StringVar(&o.Backup, "backup", "", "where to save the backup snapshot of the target (default <statefulset>-backup-<time>.snap)")
 	f.StringVar(&o.Journal, "journal", "vault-pivot-journal.json", "journal file of the run (for --resume)")
 	f.StringVar(&o.DataClaim, "data-claim", "data", "name of the StatefulSet's volumeClaimTemplate holding /vault/data")
@@ -156,8 +166,14 @@ func (o *PivotOptions) Validate() error {
 	if o.SourceKeys == "" {
 		return fmt.Errorf("pivot needs --source-keys FILE: the unseal keys of the source Vault")
 	}
-	if !o.Resume && o.Snapshot == "" {
-		return fmt.Errorf("pivot needs --snapshot FILE (a raft snapshot of the source Vault, from `kubectl vault snapshot save` or `vault operator raft snapshot save`)")
+	if !o.Resume && o.Snapshot == "" && o.SourceAddr == "" {
+		return fmt.Errorf("pivot needs --snapshot FILE (a raft snapshot of the source Vault) or --source-addr URL with --source-token-file")
+	}
+	if o.SourceAddr != "" && o.SourceTokenFile == "" {
+		return fmt.Errorf("--source-addr needs --source-token-file (a token allowed to read sys/storage/raft/snapshot)")
+	}
+	if o.SourceAddr != "" && o.Snapshot == "" && !o.Resume {
+		o.Snapshot = "source-" + time.Now().UTC().Format("20060102T150405Z") + ".snap"
 	}
 	if o.Journal == "" {
 		return fmt.Errorf("--journal must name a file")
@@ -172,8 +188,23 @@ func (o *PivotOptions) Validate() error {
 	if _, err := os.Stat(o.Journal); err == nil {
 		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s exists: a pivot was interrupted; continue it with --resume, or move the journal away", o.Journal)}
 	}
-	sr := &SnapshotRestoreOptions{IOStreams: o.IOStreams, g: o.g, File: o.Snapshot}
-	return sr.Validate()
+	if o.SourceAddr != "" {
+		if _, err := os.Lstat(o.Snapshot); err == nil {
+			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("%s exists: with --source-addr, --snapshot names a new file", o.Snapshot)}
+		}
+		return nil
+	}
+	return verifySnapshotFile(o.Snapshot, false, o.ErrOut)
+}
+
+func (o *PivotOptions) source() (*sourceVault, error) {
+	g := *o.g
+	g.TokenFile = o.SourceTokenFile
+	token, err := g.requireToken("--source-addr")
+	if err != nil {
+		return nil, err
+	}
+	return newSourceVault(o.SourceAddr, token, o.SourceCACert, o.SourceTLSServerName, false)
 }
 
 // Run runs the preflight, the plan and the steps.
@@ -283,11 +314,15 @@ func (o *PivotOptions) preflight(ctx context.Context) (*pivotJournal, error) {
 		return nil, err
 	}
 	j := &pivotJournal{StatefulSet: name, Namespace: o.cluster.Namespace, Replicas: replicas, Pod0: pod0, NodeID: nodeID,
-		Snapshot: o.Snapshot, Backup: o.Backup, Started: time.Now().UTC()}
+		Snapshot: o.Snapshot, SourceAddr: o.SourceAddr, Backup: o.Backup, Started: time.Now().UTC()}
 	if j.Backup == "" {
 		j.Backup = fmt.Sprintf("%s-backup-%s.snap", name, time.Now().UTC().Format("20060102T150405Z"))
 	}
-	if j.SnapshotSHA256, err = sha256File(o.Snapshot); err != nil {
+	if o.SourceAddr != "" {
+		if err := o.checkSource(ctx); err != nil {
+			return nil, err
+		}
+	} else if j.SnapshotSHA256, err = sha256File(o.Snapshot); err != nil {
 		return nil, err
 	}
 	for _, p := range peers {
@@ -304,8 +339,56 @@ func (o *PivotOptions) preflight(ctx context.Context) (*pivotJournal, error) {
 	}
 	fmt.Fprintf(o.ErrOut, "Preflight: StatefulSet %s/%s, %d replicas, raft storage, Shamir seal, pod %s node id %s, raft peers %d.\n",
 		o.cluster.Namespace, name, replicas, pod0, nodeID, len(peers))
-	fmt.Fprintf(o.ErrOut, "Source: snapshot %s (sha256 %s), %d source keys, source threshold %s.\n", o.Snapshot, j.SnapshotSHA256[:12], len(o.keys.Keys), src)
+	if o.SourceAddr == "" {
+		fmt.Fprintf(o.ErrOut, "Source: snapshot %s (sha256 %s), %d source keys, source threshold %s.\n", o.Snapshot, j.SnapshotSHA256[:12], len(o.keys.Keys), src)
+	}
 	return j, nil
+}
+
+// checkSource checks the source Vault's seal against the source keys before anything starts.
+func (o *PivotOptions) checkSource(ctx context.Context) error {
+	sv, err := o.source()
+	if err != nil {
+		return err
+	}
+	st, err := sv.sealStatus(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !st.Initialized || st.Sealed:
+		return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("the source Vault at %s is sealed or uninitialised: unseal it first", o.SourceAddr)}
+	case st.StorageType != "" && st.StorageType != "raft":
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("the source Vault at %s uses %q storage: pivot needs a raft snapshot", o.SourceAddr, st.StorageType)}
+	case st.Type != "shamir":
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("the source Vault at %s uses the %s seal: pivot moves Shamir-sealed data only", o.SourceAddr, st.Type)}
+	case len(o.keys.Keys) < st.T:
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("--source-keys holds %d keys but the source's threshold is %d: pivot refused", len(o.keys.Keys), st.T)}
+	}
+	fmt.Fprintf(o.ErrOut, "Source: Vault %s at %s (cluster %s), %d key shares, threshold %d; %d source keys given; snapshot into %s.\n",
+		st.Version, o.SourceAddr, dash(st.ClusterName), st.N, st.T, len(o.keys.Keys), o.Snapshot)
+	return nil
+}
+
+func (o *PivotOptions) stepSourceSnapshot(ctx context.Context) error {
+	if _, err := os.Stat(o.j.Snapshot); err == nil {
+		if err := verifySnapshotFile(o.j.Snapshot, false, o.ErrOut); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.ErrOut, "Snapshot %s exists already and matches its checksum.\n", o.j.Snapshot)
+		return nil
+	}
+	sv, err := o.source()
+	if err != nil {
+		return err
+	}
+	sum, err := sv.snapshot(ctx, o.j.Snapshot)
+	if err != nil {
+		return err
+	}
+	o.j.SnapshotSHA256 = sum
+	fmt.Fprintf(o.ErrOut, "Source snapshot saved to %s (sha256 %s).\n", o.j.Snapshot, sum)
+	return nil
 }
 
 func (o *PivotOptions) nodeID(ctx context.Context, pod string) (string, error) {
@@ -327,7 +410,11 @@ func (o *PivotOptions) steps() []pivotStep {
 	for i := 1; i < int(j.Replicas); i++ {
 		others = append(others, fmt.Sprintf("%s-%d", j.StatefulSet, i))
 	}
-	return []pivotStep{
+	var steps []pivotStep
+	if j.SourceAddr != "" {
+		steps = append(steps, pivotStep{"source-snapshot", fmt.Sprintf("take a snapshot of the source Vault at %s into %s", j.SourceAddr, j.Snapshot), o.stepSourceSnapshot})
+	}
+	return append(steps, []pivotStep{
 		{"backup", fmt.Sprintf("save a backup snapshot of the target to %s", j.Backup), o.stepBackup},
 		{"confirm", fmt.Sprintf("confirm by typing the StatefulSet's name (%s)", j.StatefulSet), o.stepConfirm},
 		{"leader", fmt.Sprintf("make %s the active pod", j.Pod0), o.stepLeader},
@@ -340,7 +427,7 @@ func (o *PivotOptions) steps() []pivotStep {
 		{"scale-up", fmt.Sprintf("scale StatefulSet %s back to %d replicas", j.StatefulSet, j.Replicas), o.stepScaleUp},
 		{"unseal-all", fmt.Sprintf("unseal %s with the source keys", dash(strings.Join(others, ", "))), o.stepUnsealAll},
 		{"verify", "check: every pod unsealed, one active" + map[bool]string{true: ", all raft voters", false: ""}[o.SourceTokenFile != ""], o.stepVerify},
-	}
+	}...)
 }
 
 func (o *PivotOptions) stepBackup(ctx context.Context) error {
@@ -454,6 +541,9 @@ func (o *PivotOptions) stepDeletePVCs(ctx context.Context) error {
 }
 
 func (o *PivotOptions) stepRestore(ctx context.Context) error {
+	if err := verifySnapshotFile(o.j.Snapshot, false, o.ErrOut); err != nil {
+		return err
+	}
 	// After an interruption between the restore and the journal, the pod may already hold
 	// the source's data and be sealed: then the restore is done.
 	if s, err := o.v.status(ctx, o.j.Pod0); err == nil && s.Sealed {

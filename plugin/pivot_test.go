@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,4 +208,46 @@ type failingWorkload struct{ *fakeCluster }
 
 func (f *failingWorkload) DeletePVC(_ context.Context, name string) error {
 	return fmt.Errorf("connection refused")
+}
+
+func TestPivotSourceAddrChecksTheSource(t *testing.T) {
+	status := `{"type":"shamir","initialized":true,"sealed":false,"t":4,"n":6,"version":"1.21.1","cluster_name":"src","storage_type":"raft"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Vault-Token") != "hvs.SOURCE" && r.URL.Path != "/v1/sys/seal-status" {
+			http.Error(w, `{"errors":["permission denied"]}`, http.StatusForbidden)
+			return
+		}
+		switch r.URL.Path {
+		case "/v1/sys/seal-status":
+			fmt.Fprint(w, status)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	f := newPivotFixture(t)
+	srcTok := filepath.Join(f.dir, "src.token")
+	args := []string{"pivot", "--source-addr", srv.URL, "--source-token-file", srcTok, "--snapshot", filepath.Join(f.dir, "new.snap"),
+		"--source-keys", f.keys, "--vault-token-file", f.token, "--journal", f.journal, "--dry-run"}
+
+	// 5 keys, threshold 4: fine; the plan starts with the source snapshot.
+	out, errOut, code := run(t, f.target, "", args...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "Source: Vault 1.21.1 at "+srv.URL+" (cluster src), 6 key shares, threshold 4; 5 source keys given")
+	assert.Contains(t, out, " 1. take a snapshot of the source Vault at "+srv.URL)
+
+	// Threshold 6 > 5 keys: refused before anything.
+	status = strings.Replace(status, `"t":4`, `"t":6`, 1)
+	_, errOut, code = run(t, f.target, "", args...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "--source-keys holds 5 keys but the source's threshold is 6: pivot refused")
+
+	status = strings.Replace(status, `"sealed":false`, `"sealed":true`, 1)
+	_, errOut, code = run(t, f.target, "", args...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "is sealed or uninitialised: unseal it first")
+
+	_, errOut, code = run(t, f.target, "", "pivot", "--source-addr", srv.URL, "--source-keys", f.keys, "--vault-token-file", f.token)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "--source-addr needs --source-token-file")
 }

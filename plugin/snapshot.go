@@ -224,30 +224,35 @@ func (o *SnapshotRestoreOptions) Validate() error {
 	if err := o.g.validate(o.IOStreams); err != nil {
 		return err
 	}
-	fi, err := os.Stat(o.File)
+	return verifySnapshotFile(o.File, o.NoChecksum, o.ErrOut)
+}
+
+// verifySnapshotFile checks a snapshot against FILE.sha256 before anything touches a cluster.
+func verifySnapshotFile(file string, noChecksum bool, warn io.Writer) error {
+	fi, err := os.Stat(file)
 	if err != nil {
-		return fmt.Errorf("snapshot %s: %w", o.File, err)
+		return fmt.Errorf("snapshot %s: %w", file, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Size() == 0 {
-		return fmt.Errorf("snapshot %s is not a regular non-empty file", o.File)
+		return fmt.Errorf("snapshot %s is not a regular non-empty file", file)
 	}
-	want, err := readChecksum(o.File)
+	want, err := readChecksum(file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			if o.NoChecksum {
-				fmt.Fprintf(o.ErrOut, "Warning: no %s.sha256; restoring unchecked (--no-checksum).\n", o.File)
+			if noChecksum {
+				fmt.Fprintf(warn, "Warning: no %s.sha256; restoring unchecked (--no-checksum).\n", file)
 				return nil
 			}
-			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("no %s.sha256 beside the snapshot: restore refused (--no-checksum overrides)", o.File)}
+			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("no %s.sha256 beside the snapshot: restore refused (--no-checksum overrides)", file)}
 		}
 		return err
 	}
-	got, err := sha256File(o.File)
+	got, err := sha256File(file)
 	if err != nil {
 		return err
 	}
 	if got != want {
-		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("snapshot %s does not match %s.sha256 (sha256 %s, expected %s): restore refused", o.File, o.File, got, want)}
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("snapshot %s does not match %s.sha256 (sha256 %s, expected %s): restore refused", file, file, got, want)}
 	}
 	return nil
 }

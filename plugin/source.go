@@ -1,0 +1,83 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// sourceVault is the source of a pivot reached over its HTTP API from this machine (not
+// through a pod): for its seal status and to take the raft snapshot.
+type sourceVault struct {
+	addr string
+	c    *vaultapi.Client
+}
+
+// newSourceVault builds a client for addr; the token goes in a header, never in a URL.
+func newSourceVault(addr, token, caCert, serverName string, insecure bool) (*sourceVault, error) {
+	cfg := vaultapi.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, cfg.Error
+	}
+	cfg.Address = addr
+	cfg.Timeout = 0 // snapshots of any size: the context bounds the call
+	if caCert != "" || serverName != "" || insecure {
+		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACert: caCert, TLSServerName: serverName, Insecure: insecure}); err != nil {
+			return nil, fmt.Errorf("--source-ca-cert: %w", err)
+		}
+	}
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.SetToken(token)
+	c.ClearNamespace()
+	return &sourceVault{addr: addr, c: c}, nil
+}
+
+func (s *sourceVault) sealStatus(ctx context.Context) (*vaultapi.SealStatusResponse, error) {
+	st, err := s.c.Sys().SealStatusWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("source Vault at %s: %w", s.addr, err)
+	}
+	return st, nil
+}
+
+// snapshot streams the source's raft snapshot into a new file (0600, never overwriting) and
+// writes FILE.sha256 beside it. It returns the checksum.
+func (s *sourceVault) snapshot(ctx context.Context, file string) (string, error) {
+	partial := file + ".partial"
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+			os.Remove(partial)
+		}
+	}()
+	h := sha256.New()
+	if err := s.c.Sys().RaftSnapshotWithContext(ctx, io.MultiWriter(f, h)); err != nil {
+		return "", fmt.Errorf("snapshot of the source Vault at %s: %w", s.addr, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	f = nil
+	if err := os.Link(partial, file); err != nil {
+		os.Remove(partial)
+		return "", err
+	}
+	os.Remove(partial)
+	sum := hex.EncodeToString(h.Sum(nil))
+	return sum, writeChecksum(file, sum)
+}
