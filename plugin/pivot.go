@@ -35,16 +35,16 @@ type PivotOptions struct {
 	SourceAddr          string
 	SourceCACert        string
 	SourceTLSServerName string
-	Backup          string
-	Journal         string
-	DataClaim       string
-	HeadlessService string
-	ClusterPort     int
-	DryRun          bool
-	Resume          bool
-	Yes             bool
-	Timeout         time.Duration
-	Poll            time.Duration
+	Backup              string
+	Journal             string
+	DataClaim           string
+	HeadlessService     string
+	ClusterPort         int
+	DryRun              bool
+	Resume              bool
+	Yes                 bool
+	Timeout             time.Duration
+	Poll                time.Duration
 
 	cluster   *Cluster
 	token     string
