@@ -7,6 +7,8 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -46,6 +48,10 @@ type session struct {
 	tuning Tuning
 	client *api.Client
 
+	// proxyVars are the proxy variables the agent set in its own environment for
+	// Vault.ProxyAddress (exec mode keeps them from the command).
+	proxyVars []string
+
 	// rejected asks keepToken for a new login (the runner found the token refused).
 	rejected chan struct{}
 
@@ -61,11 +67,40 @@ func newSession(cfg *agentconfig.Config, logOut io.Writer, tuning Tuning) (*sess
 	// consul-template logs through the standard library's logger.
 	log.SetFlags(0)
 	log.SetOutput(stdlogBridge{log: lg})
+	proxyVars, err := applyProxy(cfg.Vault.ProxyAddress)
+	if err != nil {
+		return nil, err
+	}
 	c, err := newVaultClient(cfg.Vault)
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: lg, tuning: tuning, client: c, rejected: make(chan struct{}, 1)}, nil
+	return &session{cfg: cfg, log: lg, tuning: tuning, client: c, proxyVars: proxyVars, rejected: make(chan struct{}, 1)}, nil
+}
+
+// applyProxy makes addr the proxy of the agent's Vault requests. Both Vault clients (the
+// agent's and consul-template's) take their proxy from the environment, as vault agent
+// does with vault-k8s's proxy-address, so it sets HTTPS_PROXY and HTTP_PROXY where they
+// are unset (first HTTP request of the process reads them) and returns the names it set.
+func applyProxy(addr string) ([]string, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("agent config: vault.proxyAddress %q is not an http(s) URL", addr)
+	}
+	var set []string
+	for _, k := range []string{"HTTPS_PROXY", "HTTP_PROXY"} {
+		if _, ok := os.LookupEnv(k); ok {
+			continue
+		}
+		if err := os.Setenv(k, addr); err != nil {
+			return set, err
+		}
+		set = append(set, k)
+	}
+	return set, nil
 }
 
 func (s *session) staticInterval() (time.Duration, error) {

@@ -347,6 +347,21 @@ func TestVaultExec(t *testing.T) {
 		assert.Contains(t, logs.String(), "variables=4")
 	})
 
+	t.Run("the proxy for Vault is not the command's", func(t *testing.T) {
+		t.Setenv("HTTPS_PROXY", "")
+		t.Setenv("HTTP_PROXY", "")
+		require.NoError(t, os.Unsetenv("HTTPS_PROXY"))
+		require.NoError(t, os.Unsetenv("HTTP_PROXY"))
+		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
+		cfg.Vault.ProxyAddress = "http://proxy.example:3128" // loopback Vault: not used
+		var out syncBuffer
+		code, err := runExec(cfg, helperArgv(t, "printenv", "HTTPS_PROXY", "HTTP_PROXY"), io.Discard, execIO{Out: &out}, fastTuning())
+		require.NoError(t, err)
+		assert.Equal(t, 0, code)
+		assert.Equal(t, "HTTPS_PROXY=<unset>\nHTTP_PROXY=<unset>\n", out.String())
+		assert.Equal(t, "http://proxy.example:3128", os.Getenv("HTTPS_PROXY"), "the agent's own requests use it")
+	})
+
 	t.Run("exit code passes through", func(t *testing.T) {
 		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
 		code, err := runExec(cfg, helperArgv(t, "exit", "7"), io.Discard, execIO{}, fastTuning())

@@ -91,3 +91,21 @@ func TestLatest(t *testing.T) {
 	l.put("b")
 	assert.Equal(t, "b", <-l, "a newer token replaces one not taken yet")
 }
+
+func TestApplyProxy(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "")
+	t.Setenv("HTTP_PROXY", "http://already:3128")
+	require.NoError(t, os.Unsetenv("HTTPS_PROXY"))
+
+	set, err := applyProxy("http://proxy.example:3128")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"HTTPS_PROXY"}, set, "a variable already set is kept")
+	assert.Equal(t, "http://proxy.example:3128", os.Getenv("HTTPS_PROXY"))
+	assert.Equal(t, "http://already:3128", os.Getenv("HTTP_PROXY"))
+
+	set, err = applyProxy("")
+	assert.NoError(t, err)
+	assert.Empty(t, set)
+	_, err = applyProxy("proxy.example:3128")
+	assert.ErrorContains(t, err, "proxyAddress")
+}

@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -255,4 +260,33 @@ func TestBinaryExec(t *testing.T) {
 		require.ErrorAs(t, err, &ee)
 		assert.Equal(t, 5, ee.ExitCode())
 	})
+}
+
+func TestBinaryProxyAddress(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"password": "proxied"})
+	target, err := url.Parse(v.addr)
+	require.NoError(t, err)
+	var proxied atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A forward proxy sees absolute URLs for the name the agent was given.
+		if r.URL.Host != "vault.example:8200" {
+			http.Error(w, "unexpected host "+r.URL.Host, http.StatusBadGateway)
+			return
+		}
+		proxied.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+
+	dest := filepath.Join(t.TempDir(), "db")
+	cfg := v.config(t, "init", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path, Destination: dest})
+	cfg.Vault.Address = "http://vault.example:8200" // resolvable by the proxy only
+	cfg.Vault.ProxyAddress = proxy.URL
+	out, err := agentCmd(t, cfg, "agent").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, readFile(t, dest), "password:proxied")
+	assert.GreaterOrEqual(t, proxied.Load(), int32(2), "the login and the read (consul-template's client) went through the proxy")
 }

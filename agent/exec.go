@@ -127,7 +127,11 @@ func runExec(cfg *agentconfig.Config, argv []string, logOut io.Writer, cio execI
 		return signalExit(&sigMu, &preStartSig, err)
 	}
 
-	env, nvars, err := childEnv(os.Environ(), templates, snk.snapshot())
+	base := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(s.proxyVars, k) // the agent's, not the command's
+	})
+	env, nvars, err := childEnv(base, templates, snk.snapshot())
 	if err != nil {
 		stopAll()
 		return 0, err
