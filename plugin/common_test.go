@@ -70,13 +70,22 @@ func TestCommonFlagsContract(t *testing.T) {
 }
 
 func TestHelpReadsKubectlVault(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"status", "--help"}, {"unseal", "--help"}, {"snapshot", "save", "--help"}} {
-		out, _, code := run(t, healthy3(), "", args...)
+	for _, tc := range []struct {
+		args  []string
+		usage string
+	}{
+		{[]string{"--help"}, "kubectl vault [command]"},
+		{[]string{"status", "--help"}, "kubectl vault status [POD...] [flags]"},
+		{[]string{"unseal", "--help"}, "kubectl vault unseal [POD...] [flags]"},
+		{[]string{"snapshot", "save", "--help"}, "kubectl vault snapshot save FILE|- [flags]"},
+		{[]string{"pivot", "--help"}, "kubectl vault pivot (--snapshot FILE"},
+	} {
+		out, _, code := run(t, healthy3(), "", tc.args...)
 		assert.Equal(t, 0, code)
-		assert.Contains(t, out, "kubectl vault", args)
+		assert.Contains(t, out, "Usage:\n  "+tc.usage, tc.args)
 	}
 	out, _, _ := run(t, healthy3(), "", "--help")
-	for _, sub := range []string{"status", "init", "unseal", "snapshot", "port-forward", "raft", "completion", "version"} {
+	for _, sub := range []string{"status", "init", "unseal", "snapshot", "port-forward", "raft", "pivot", "completion", "version"} {
 		assert.Contains(t, out, "  "+sub+" ")
 	}
 }

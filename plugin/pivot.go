@@ -103,8 +103,8 @@ and each step with progress: make pod 0 active, remove the other raft peers whil
 holds, scale to one replica, delete the other pods' PVCs, restore the snapshot with -force
 (Vault seals itself), write peers.json with pod 0's node id and restart it (a running Vault
 keeps the target's cached seal configuration, so the source keys only work after a restart),
-unseal with the source keys, scale back, unseal the new pods. A journal (--journal, a local file) records each
-finished step: after an interruption, --resume continues where the run stopped.
+unseal with the source keys, scale back, unseal the new pods. A journal (--journal, a local
+file) records each finished step: after an interruption, --resume continues where it stopped.
 Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, snapshots).
 With --source-addr the source's seal configuration is checked against the keys and its
 snapshot is taken over its API (token in a header) into --snapshot (default

@@ -26,8 +26,10 @@ func NewCmdVault(streams genericiooptions.IOStreams) *cobra.Command {
 func newRoot(streams genericiooptions.IOStreams, newCluster func(*Globals) (*Cluster, error)) (*cobra.Command, *Globals) {
 	g := &Globals{ConfigFlags: genericclioptions.NewConfigFlags(true), NewCluster: newCluster}
 	root := &cobra.Command{
-		Use:   "kubectl vault",
-		Short: "Operate the Vault server pods of a Helm-deployed Vault",
+		// The binary is kubectl-vault; help and usage read "kubectl vault ...".
+		Use:         "kubectl-vault",
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl vault"},
+		Short:       "Operate the Vault server pods of a Helm-deployed Vault",
 		Long: `kubectl vault operates the Vault server pods of a Helm-deployed Vault through exec:
 status, init, unseal, snapshots, port-forward and raft recovery.
 
