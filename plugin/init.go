@@ -101,6 +101,9 @@ func (o *InitOptions) Validate() error {
 	if err := o.g.validate(o.IOStreams); err != nil {
 		return err
 	}
+	if o.KeysOut == "-" {
+		return fmt.Errorf("--keys-out names a file; use --print-keys to print the keys on stdout")
+	}
 	if o.KeysOut == "" && o.KeysSecret == "" && !o.PrintKeys {
 		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("init needs a place for the keys: --keys-out FILE, --keys-secret NAME or --print-keys")}
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
@@ -83,7 +84,11 @@ func (o *SnapshotSaveOptions) Validate() error {
 	if err := o.g.validate(o.IOStreams); err != nil {
 		return err
 	}
-	if o.File != "-" {
+	if o.File == "-" {
+		if f, ok := o.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return fmt.Errorf("refusing to write a binary snapshot to a terminal: redirect stdout or name a FILE")
+		}
+	} else {
 		if _, err := os.Lstat(o.File); err == nil {
 			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("%s exists: snapshots are never overwritten, choose a new file", o.File)}
 		}
