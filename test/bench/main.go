@@ -1,0 +1,114 @@
+// Command bench compares vaultkube's components with their peers in one run and prints a
+// table of ratios (ours/peer) against the goals of the issues:
+//
+//   - injector: admission latency (p50/p99) and memory of `vaultkube injector` vs
+//     hashicorp/vault-k8s v1.6.2's handler, both over HTTPS on 127.0.0.1 with the same
+//     AdmissionReview;
+//   - agent: agent/bench (vaultkube agent vs `vault agent` on the same dev Vault);
+//   - kubectl vault: `kubectl vault status` vs three sequential `kubectl exec … vault
+//     status -format=json` on the local cluster's Vault pods (read-only);
+//   - snapshot save peak memory (needs a large snapshot in the cluster: skipped).
+//
+// hack/bench.sh builds the binaries and runs it (`make bench`). A peer or a cluster that is
+// missing gives a "SKIPPED: reason" line, never silence. It exits 1 when a comparison fails
+// to run; a missed goal is reported, not an error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+func main() {
+	home, _ := os.UserHomeDir()
+	cache := filepath.Join(home, ".cache", "vaultkube")
+	var (
+		ao        admissionOptions
+		so        statusOptions
+		ag        agentOptions
+		only      string
+		snapshotS string
+		goBench   string
+	)
+	flag.StringVar(&ao.vaultkube, "vaultkube", "bin/vaultkube", "vaultkube binary (injector)")
+	flag.StringVar(&ao.vaultK8s, "vault-k8s", "", "vault-k8s v1.6.2 wrapper binary (built by hack/bench.sh)")
+	flag.StringVar(&ao.skipK8s, "vault-k8s-skip", "", "why the vault-k8s binary is missing")
+	flag.IntVar(&ao.sequential, "requests", 2000, "sequential admission requests per injector")
+	flag.IntVar(&ao.concurrent, "concurrent-requests", 400, "admission requests per injector from concurrent clients")
+	flag.IntVar(&ao.workers, "clients", 4, "concurrent clients")
+	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential requests")
+	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./agent/bench")
+	flag.StringVar(&ag.agent, "agent", "bin/vaultkube-agent", "vaultkube agent binary")
+	flag.StringVar(&ag.vault, "vault", filepath.Join(cache, "bin", "vault"), "vault binary (dev server and vault agent)")
+	flag.StringVar(&ag.skip, "agent-skip", "", "why the agent comparison cannot run")
+	flag.StringVar(&so.kubectlVault, "kubectl-vault", "bin/kubectl-vault", "kubectl-vault binary")
+	flag.StringVar(&so.kubectl, "kubectl", filepath.Join(cache, "bin", "kubectl"), "kubectl binary")
+	flag.StringVar(&so.kubeconfig, "kubeconfig", filepath.Join(cache, "cluster", "admin.kubeconfig"), "kubeconfig of the local cluster")
+	flag.StringVar(&so.namespace, "namespace", "vault", "namespace of the Vault pods")
+	flag.StringVar(&so.selector, "selector", "app.kubernetes.io/name=vault,component=server", "label selector of the Vault pods")
+	flag.StringVar(&so.skip, "cluster-skip", "", "why the local cluster cannot be used")
+	flag.StringVar(&snapshotS, "snapshot-skip", "needs a >=200 MB snapshot in the cluster (no way to measure it without one yet)", "why snapshot save is not measured")
+	flag.StringVar(&goBench, "go-bench", "", "outcome of the Go benchmarks run before (ok, FAILED, or a skip reason) for the summary")
+	flag.StringVar(&only, "only", "", "run one section: injector, agent, status")
+	runs := flag.Int("runs", 5, "runs of the agent and status comparisons (median)")
+	flag.Parse()
+	so.runs, ag.runs = *runs, *runs
+
+	dir, err := os.MkdirTemp("", "vaultkube-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+	ao.dir = dir
+	sections := run(only, ao, ag, so, snapshotS, os.Stdout)
+	switch goBench {
+	case "", "ok":
+	case "FAILED":
+		sections = append(sections, &section{name: "go test -bench", err: errors.New("see the Go benchmarks above")})
+	default:
+		s := &section{name: "go test -bench"}
+		s.skipped("injector/, webhook/, agent/...", goBench)
+		sections = append(sections, s)
+	}
+	os.RemoveAll(dir)
+
+	fmt.Println()
+	fmt.Println("== summary (ratio = vaultkube/peer; lower is better) ==")
+	if err := printRows(os.Stdout, sections); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+	}
+	for _, s := range sections {
+		if s.err != nil {
+			os.Exit(1)
+		}
+	}
+}
+
+func run(only string, ao admissionOptions, ag agentOptions, so statusOptions, snapshotSkip string, out io.Writer) []*section {
+	var sections []*section
+	heading := func(name string) { fmt.Fprintf(out, "\n== %s ==\n", name) }
+	if only == "" || only == "injector" {
+		heading("injector admission: vaultkube injector vs hashicorp/vault-k8s v1.6.2")
+		sections = append(sections, runAdmission(ao, out))
+	}
+	if only == "" || only == "agent" {
+		heading("agent: vaultkube agent vs vault agent (agent/bench)")
+		sections = append(sections, runAgent(ag, out))
+	}
+	if only == "" || only == "status" {
+		heading("kubectl vault status vs 3 × kubectl exec … vault status")
+		sections = append(sections, runStatus(so, out))
+	}
+	if only == "" || only == "snapshot" {
+		heading("kubectl vault snapshot save: peak memory")
+		fmt.Fprintf(out, "SKIPPED: %s\n", snapshotSkip)
+		s := &section{name: "snapshot"}
+		s.skipped("snapshot save peak RSS (goal: flat, < 50 MB)", snapshotSkip)
+		sections = append(sections, s)
+	}
+	return sections
+}
