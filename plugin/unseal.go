@@ -146,8 +146,16 @@ func (o *UnsealOptions) Run(ctx context.Context) error {
 			if errors.Is(err, ErrWrongKey) {
 				return err
 			}
-			fmt.Fprintf(o.ErrOut, "%s: %v\n", t.Pod, err)
+			fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
 			stillSealed = append(stillSealed, t.Pod)
+		}
+	}
+	if only == nil {
+		for _, p := range sts {
+			if p.Vault == nil {
+				fmt.Fprintf(o.ErrOut, "Warning: pod %s was not unsealed: %s\n", p.Pod, p.Error)
+				stillSealed = append(stillSealed, p.Pod)
+			}
 		}
 	}
 	if len(stillSealed) > 0 {
@@ -292,7 +300,8 @@ func (u *unsealer) unsealPod(ctx context.Context, pod string, st *SealStatus) er
 				return err == nil || !isNotInitialised(err), nil
 			})
 			if werr != nil {
-				return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("pod %s did not reach the raft leader within %s: check its retry_join and `kubectl logs %s -c %s`", pod, u.wait, pod, u.g.Container)}
+				// not a CodedError: the other pods are still tried; the run exits 2 at the end
+				return fmt.Errorf("pod %s did not reach the raft leader within %s: check its retry_join and `kubectl logs %s -c %s`", pod, u.wait, pod, u.g.Container)
 			}
 		}
 		if err != nil {
@@ -334,7 +343,7 @@ func (u *unsealer) waitUnsealed(ctx context.Context, pod string) error {
 		return !s.Sealed, nil
 	})
 	if err != nil {
-		return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("pod %s is still sealed %s after its last key: check `kubectl logs %s -c %s` (retry_join, raft TLS)", pod, u.wait, pod, u.g.Container)}
+		return fmt.Errorf("pod %s is still sealed %s after its last key: check `kubectl logs %s -c %s` (retry_join, raft TLS)", pod, u.wait, pod, u.g.Container)
 	}
 	fmt.Fprintf(u.log, "%s: unsealed\n", pod)
 	return nil

@@ -282,3 +282,17 @@ func FuzzParseKeys(f *testing.F) {
 		}
 	})
 }
+
+func TestUnsealContinuesPastAStuckJoinerAndReportsUnreachablePods(t *testing.T) {
+	fc := sealed3()
+	fc.vaults["vault-0"].Sealed, fc.vaults["vault-0"].Active = false, true
+	v := fc.vaults["vault-1"]
+	v.Initialized, v.Joiner, v.JoinPolls = false, true, 1000
+	fc.pods[2].Spec.Containers[0].Name = "other" // vault-2 cannot be reached
+	kf := writeKeysFile(t, strings.Join(testKeys(3), "\n"), 0o600)
+	_, errOut, code := run(t, fc, "", "unseal", "--keys-file", kf, "--wait", "200ms", "--poll-interval", "20ms")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "Warning: pod vault-1 is still sealed 200ms after its last key")
+	assert.Contains(t, errOut, `Warning: pod vault-2 was not unsealed: no container "vault" (use --container)`)
+	assert.Contains(t, errOut, "pods vault-1, vault-2 are still sealed")
+}
