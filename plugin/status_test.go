@@ -1,8 +1,12 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -145,4 +149,41 @@ func BenchmarkStatus3Pods(b *testing.B) {
 		}
 		fc.calls = nil
 	}
+}
+
+// latencyExec adds a fixed round-trip time to every exec, as the API server and kubelet do.
+type latencyExec struct {
+	Executor
+	d time.Duration
+}
+
+func (l latencyExec) Exec(ctx context.Context, pod string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	time.Sleep(l.d)
+	return l.Executor.Exec(ctx, pod, cmd, stdin, stdout, stderr)
+}
+
+// BenchmarkStatusParallelVsSequential compares `kubectl vault status` on 3 pods with three
+// sequential `vault status` execs, each exec costing 20ms of round trip.
+func BenchmarkStatusParallelVsSequential(b *testing.B) {
+	fc := healthy3()
+	cl := fc.cluster()
+	cl.Exec = latencyExec{Executor: fc, d: 20 * time.Millisecond}
+	b.Run("kubectl-vault-status", func(b *testing.B) {
+		for b.Loop() {
+			var out, errb strings.Builder
+			if _, _, code := runWith(b, cl, "", &out, &errb, "status"); code != 0 {
+				b.Fatal(errb.String())
+			}
+		}
+	})
+	b.Run("3-sequential-execs", func(b *testing.B) {
+		for b.Loop() {
+			for _, p := range []string{"vault-0", "vault-1", "vault-2"} {
+				var out strings.Builder
+				if err := cl.Exec.Exec(context.Background(), p, []string{"vault", "status", "-format=json"}, nil, &out, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }
