@@ -195,7 +195,7 @@ func loginWithRetry(ctx context.Context, c *api.Client, a agentconfig.Auth, p Re
 				ErrLogin, attempt+1, authType(a), mount, a.Role, oneLine(err))
 		}
 		log.Warn("vault login failed, retrying", "method", authType(a), "mount", mount, "role", a.Role,
-			"attempt", attempt+1, "error", err)
+			"attempt", attempt+1, "error", oneLine(err))
 		if err := p.wait(ctx, attempt); err != nil {
 			return nil, err
 		}
@@ -220,7 +220,7 @@ func keepToken(ctx context.Context, c *api.Client, a agentconfig.Auth, secret *a
 	for {
 		started := time.Now()
 		if err := watchToken(ctx, c, secret, log, rejected); err != nil {
-			log.Warn("token renewal failed, logging in again", "error", err)
+			log.Warn("token renewal failed, logging in again", "error", oneLine(err))
 		} else if ctx.Err() == nil {
 			log.Info("token reached the end of its lifetime, logging in again")
 		}

@@ -156,7 +156,7 @@ func (e *engine) supervise(ctx context.Context, r *manager.Runner, ids int, read
 			if e.once || (e.failBeforeReady && !*ready) {
 				return false, fmt.Errorf("%w: %v", ErrRender, oneLine(err))
 			}
-			e.log.Error("template runner failed, restarting it", "error", err, "backoff", e.restartBackoff.String())
+			e.log.Error("template runner failed, restarting it", "error", oneLine(err), "backoff", e.restartBackoff.String())
 			if e.onError != nil {
 				e.onError(err)
 			}
