@@ -138,30 +138,7 @@ func TestPivot(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(c.initFile(), raw, 0o600))
 
-	var report struct {
-		Pods []struct {
-			Pod   string `json:"pod"`
-			Vault *struct {
-				Sealed bool `json:"sealed"`
-			} `json:"vault"`
-		} `json:"pods"`
-		Raft []struct {
-			Leader bool `json:"leader"`
-			Voter  bool `json:"voter"`
-		} `json:"raftPeers"`
-	}
-	require.Eventually(t, func() bool {
-		stdout, _, code = c.kubectlVault(t, "", "status", "-o", "json", "--vault-token-file", srcToken)
-		if code != 0 || json.Unmarshal([]byte(stdout), &report) != nil || len(report.Raft) != 3 {
-			return false
-		}
-		for _, r := range report.Raft {
-			if !r.Voter {
-				return false
-			}
-		}
-		return true
-	}, 2*time.Minute, 2*time.Second, "3 unsealed voters after the pivot: %s", stdout)
+	report := c.waitForVoters(t, srcToken)
 	leaders := 0
 	for _, r := range report.Raft {
 		if r.Leader {

@@ -80,6 +80,45 @@ func (c *cluster) activeVaultPod(t *testing.T) string {
 	return name
 }
 
+// statusReport is the part of `kubectl vault status -o json` the tests read.
+type statusReport struct {
+	Pods []struct {
+		Pod   string `json:"pod"`
+		Vault *struct {
+			Initialized bool `json:"initialized"`
+			Sealed      bool `json:"sealed"`
+		} `json:"vault"`
+	} `json:"pods"`
+	Raft []struct {
+		NodeID string `json:"node_id"`
+		Leader bool   `json:"leader"`
+		Voter  bool   `json:"voter"`
+	} `json:"raftPeers"`
+	Healthy bool `json:"healthy"`
+}
+
+// waitForVoters polls `kubectl vault status` until it exits 0 with three raft voters
+// (autopilot promotes joiners once they are stable, about 10 s) and returns the report.
+func (c *cluster) waitForVoters(t *testing.T, tokenFile string) statusReport {
+	t.Helper()
+	var report statusReport
+	var stdout string
+	require.Eventually(t, func() bool {
+		var code int
+		stdout, _, code = c.kubectlVault(t, "", "status", "-o", "json", "--vault-token-file", tokenFile)
+		if code != 0 || json.Unmarshal([]byte(stdout), &report) != nil || len(report.Raft) != 3 {
+			return false
+		}
+		for _, r := range report.Raft {
+			if !r.Voter {
+				return false
+			}
+		}
+		return true
+	}, 2*time.Minute, 2*time.Second, "kubectl vault status healthy with 3 raft voters: %s", stdout)
+	return report
+}
+
 // TestKubectlVaultLifecycle: a fresh 3-pod raft Vault through the real `kubectl vault`:
 // status (uninitialised) → init → unseal → status (1 active, 2 standby, 3 voters) → KV write →
 // snapshot save → delete → snapshot restore → the secret is back.
@@ -114,34 +153,7 @@ func TestKubectlVaultLifecycle(t *testing.T) {
 
 	tokenFile := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(root+"\n"), 0o600))
-	var report struct {
-		Pods []struct {
-			Pod   string `json:"pod"`
-			Vault *struct {
-				Initialized bool `json:"initialized"`
-				Sealed      bool `json:"sealed"`
-			} `json:"vault"`
-		} `json:"pods"`
-		Raft []struct {
-			NodeID string `json:"node_id"`
-			Leader bool   `json:"leader"`
-			Voter  bool   `json:"voter"`
-		} `json:"raftPeers"`
-		Healthy bool `json:"healthy"`
-	}
-	// Autopilot promotes the joiners to voters once they are stable (about 10 s).
-	require.Eventually(t, func() bool {
-		stdout, _, code = c.kubectlVault(t, "", "status", "-o", "json", "--vault-token-file", tokenFile)
-		if code != 0 || json.Unmarshal([]byte(stdout), &report) != nil || len(report.Raft) != 3 {
-			return false
-		}
-		for _, r := range report.Raft {
-			if !r.Voter {
-				return false
-			}
-		}
-		return true
-	}, 90*time.Second, 2*time.Second, "status healthy with 3 voters after unseal: %s", stdout)
+	report := c.waitForVoters(t, tokenFile)
 	assert.True(t, report.Healthy)
 	require.Len(t, report.Pods, 3)
 	for _, p := range report.Pods {
