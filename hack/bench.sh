@@ -38,7 +38,9 @@ fi
 
 # What is measured: bin/ is shared, so say how these binaries were built (make build: static,
 # CGO_ENABLED=0, -ldflags -s -w).
-printf '== binaries ==\n'
+printf '== machine ==\n%s CPUs, load average %s (figures are noisy under load; ratios come from the same run)\n' \
+  "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\n== binaries ==\n'
 for b in bin/vaultkube "$AGENT" bin/kubectl-vault; do
   printf '%-20s %6.1f MB  %s\n' "$b" "$(awk -v s="$(stat -c %s "$b")" 'BEGIN { print s / 1048576 }')" \
     "$(go version -m "$b" | awk '$2 ~ /^(CGO_ENABLED|-ldflags)=/ { sub(/^[ \t]*build[ \t]*/, ""); printf "%s  ", $0 }')"

@@ -57,6 +57,8 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of the agent and status comparisons (median)")
 	flag.Parse()
 	so.runs, ag.runs = *runs, *runs
+	ao.rounds = max(1, min(ao.rounds, ao.sequential))
+	ao.workers = max(1, min(ao.workers, ao.concurrent/2))
 
 	dir, err := os.MkdirTemp("", "vaultkube-bench-")
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 // row is one line of the summary: our figure, the peer's, and the goal for ours/peer.
-// A row with skip set has no figures and says why.
+// A row with skip set has no peer figure (and our figure only when ours is set) and says why.
 type row struct {
 	metric     string
 	ours, peer float64
@@ -83,7 +83,11 @@ func printRows(w io.Writer, sections []*section) error {
 		}
 		for _, r := range s.rows {
 			if r.skip != "" {
-				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t\tSKIPPED: %s\n", s.name, r.metric, r.skip)
+				ours := "-"
+				if r.ours != 0 {
+					ours = formatValue(r.ours, r.unit)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t\tSKIPPED: %s\n", s.name, r.metric, ours, r.skip)
 				continue
 			}
 			ours, peer := formatValue(r.ours, r.unit), formatValue(r.peer, r.unit)
