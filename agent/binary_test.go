@@ -290,3 +290,30 @@ func TestBinaryProxyAddress(t *testing.T) {
 	assert.Contains(t, readFile(t, dest), "password:proxied")
 	assert.GreaterOrEqual(t, proxied.Load(), int32(2), "the login and the read (consul-template's client) went through the proxy")
 }
+
+func TestBinaryExecSignalBeforeStart(t *testing.T) {
+	v := sharedVault(t)
+	marker := filepath.Join(t.TempDir(), "started")
+	cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/x"})
+	cfg.Vault.Address = "http://127.0.0.1:1" // nothing listens: the login keeps retrying
+	cmd := agentCmd(t, cfg, append([]string{"agent", "exec", "--"}, helperArgv(t, "touch", marker)...)...)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }()
+	waitFor(t, 10*time.Second, "the first login attempt", func() bool { return strings.Contains(logs.String(), "vault login failed, retrying") })
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGWINCH))
+	time.Sleep(200 * time.Millisecond)
+	rss, _ := procStatus(cmd.Process.Pid)
+	require.Positive(t, rss, "SIGWINCH before the command starts is ignored: the agent still runs (not a zombie)")
+
+	start := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, logs.String())
+	assert.Equal(t, 128+int(syscall.SIGTERM), ee.ExitCode())
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.NoFileExists(t, marker, "the command never started")
+}

@@ -25,6 +25,16 @@ var forwardedSignals = []os.Signal{
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH,
 }
 
+// terminating reports whether sig ends a process by default (the others are only
+// forwarded, never acted on by the agent).
+func terminating(sig os.Signal) bool {
+	switch sig {
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
+		return true
+	}
+	return false
+}
+
 // execIO is what the child process inherits.
 type execIO struct {
 	In       io.Reader
@@ -64,14 +74,22 @@ func runExec(cfg *agentconfig.Config, argv []string, logOut io.Writer, cio execI
 	started, watcherDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watcherDone)
-		select {
-		case sig := <-sigs:
-			sigMu.Lock()
-			preStartSig = sig
-			sigMu.Unlock()
-			s.log.Info("signal before the command started; stopping", "signal", sig.String())
-			cancel()
-		case <-started:
+		for {
+			select {
+			case sig := <-sigs:
+				if !terminating(sig) {
+					s.log.Debug("signal before the command started; ignored", "signal", sig.String())
+					continue
+				}
+				sigMu.Lock()
+				preStartSig = sig
+				sigMu.Unlock()
+				s.log.Info("signal before the command started; stopping", "signal", sig.String())
+				cancel()
+				return
+			case <-started:
+				return
+			}
 		}
 	}()
 
