@@ -34,7 +34,10 @@ func BenchmarkRender(b *testing.B) {
 }
 
 // BenchmarkFirstRenderBinary is the time from exec of cmd/vaultkube-agent in init mode to
-// its exit with the file rendered (what an init container costs), with its max RSS.
+// its exit with the file rendered (what an init container costs), with its max RSS. That
+// RSS is an upper bound: Linux folds the RSS of the forking process (this test binary) at
+// exec time into the child's ru_maxrss. VmHWM of a running sidecar (TestBinarySidecar-
+// WithProbe, go run ./agent/bench) is the exact figure.
 func BenchmarkFirstRenderBinary(b *testing.B) {
 	v := sharedVault(b)
 	path := secretName(b)
