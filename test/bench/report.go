@@ -99,7 +99,7 @@ func printRows(w io.Writer, sections []*section) error {
 			}
 			ratio := "-"
 			if r.peer != 0 {
-				ratio = fmt.Sprintf("%.2f", r.ratio())
+				ratio = fmt.Sprintf("%.3f", r.ratio())
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.name, r.metric, ours, peer, ratio, formatGoal(r.goal), r.verdict())
 		}
