@@ -53,7 +53,7 @@ func main() {
 	flag.StringVar(&so.skip, "cluster-skip", "", "why the local cluster cannot be used")
 	flag.StringVar(&snapshotS, "snapshot-skip", "needs a >=200 MB snapshot in the cluster (no way to measure it without one yet)", "why snapshot save is not measured")
 	flag.StringVar(&goBench, "go-bench", "", "outcome of the Go benchmarks run before (ok, FAILED, or a skip reason) for the summary")
-	flag.StringVar(&only, "only", "", "run one section: injector, agent, status")
+	flag.StringVar(&only, "only", "", "run one section: injector, agent, status, snapshot")
 	runs := flag.Int("runs", 5, "runs of the agent and status comparisons (median)")
 	flag.Parse()
 	so.runs, ag.runs = *runs, *runs
