@@ -169,6 +169,7 @@ func (v *testVault) configure() error {
 path "secret/data/*" { capabilities = ["read"] }
 path "secret/metadata/*" { capabilities = ["read", "list"] }
 path "pki/issue/app" { capabilities = ["create", "update"] }
+path "auth/token/create" { capabilities = ["create", "update"] }
 `); err != nil {
 		return err
 	}
