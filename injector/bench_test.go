@@ -20,3 +20,32 @@ func BenchmarkMutate(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkPatch(b *testing.B) {
+	pod := loadPod(b, "web", basic(
+		AnnTemplate+"-db", `{{ with secret "secret/data/db" }}{{ .Data.data.password }}{{ end }}`,
+		AnnTLSSecret, "vault-tls", AnnCACert, "/vault/tls/ca.crt",
+	))
+	cfg := testConfig()
+	cfg.ServerVersion = "v1.37.2"
+	out, _, err := Mutate(pod, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("view", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Patch(pod, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := PatchFull(pod, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -4,6 +4,8 @@
 package injector
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -110,39 +113,201 @@ func strip(pod *corev1.Pod) {
 	pod.Spec.Volumes = vols
 }
 
-// patchView is the part of a pod that Mutate may change, with the pod's JSON paths. Diffing
-// it instead of the whole pod gives the same patch at half the cost (TestPatchViewCoversMutate
-// checks the equivalence).
+// patchView is the part of a pod that Mutate may change, with the pod's JSON paths:
+// annotations, containers, init containers, volumes and shareProcessNamespace.
+//
+// Array elements are reduced before diffing, on both sides alike:
+//   - an element that is the same object before and after (same index, same name, equal
+//     apart from the fields Mutate changes on existing containers) becomes just those
+//     fields: object keys are addressed by name, so dropping equal siblings changes no path
+//     and no operation;
+//   - any other element becomes an opaque token, different on each side, so that the diff
+//     emits one add, replace or remove for the whole element; the token in an operation's
+//     value is then replaced by the element's JSON.
+//
+// The diff (gomodules.xyz/jsonpatch) still computes every path; applying the patch gives
+// exactly the mutated pod, which TestPatchViewCoversMutate and the fuzz test check against
+// a diff of the whole pods. Whole-element values also keep the diff from turning one
+// container into another field by field when an init container is inserted first.
 type patchView struct {
 	Metadata struct {
-		Annotations map[string]string `json:"annotations,omitempty"`
+		// a pointer, so that an emptied but existing map stays {} and is not dropped
+		Annotations *map[string]string `json:"annotations,omitempty"`
 	} `json:"metadata"`
 	Spec struct {
-		InitContainers        []corev1.Container `json:"initContainers,omitempty"`
-		Containers            []corev1.Container `json:"containers"`
-		Volumes               []corev1.Volume    `json:"volumes,omitempty"`
-		ShareProcessNamespace *bool              `json:"shareProcessNamespace,omitempty"`
+		InitContainers        []any `json:"initContainers,omitempty"`
+		Containers            []any `json:"containers"`
+		Volumes               []any `json:"volumes,omitempty"`
+		ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
 	} `json:"spec"`
 }
 
-func viewOf(p *corev1.Pod) *patchView {
-	v := &patchView{}
-	v.Metadata.Annotations = p.Annotations
-	v.Spec.InitContainers = p.Spec.InitContainers
-	v.Spec.Containers = p.Spec.Containers
-	v.Spec.Volumes = p.Spec.Volumes
-	v.Spec.ShareProcessNamespace = p.Spec.ShareProcessNamespace
-	return v
+// containerDelta holds the fields Mutate changes on containers it did not add, with the
+// JSON names and omitempty of corev1.Container.
+type containerDelta struct {
+	Command      []string             `json:"command,omitempty"`
+	Args         []string             `json:"args,omitempty"`
+	Env          []corev1.EnvVar      `json:"env,omitempty"`
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+}
+
+func deltaOf(c *corev1.Container) containerDelta {
+	return containerDelta{Command: c.Command, Args: c.Args, Env: c.Env, VolumeMounts: c.VolumeMounts}
+}
+
+// sameBesidesDelta reports whether two containers differ at most in the delta fields.
+func sameBesidesDelta(a, b *corev1.Container) bool {
+	if a.Name != b.Name {
+		return false
+	}
+	x, y := *a, *b
+	x.Command, x.Args, x.Env, x.VolumeMounts = nil, nil, nil, nil
+	y.Command, y.Args, y.Env, y.VolumeMounts = nil, nil, nil, nil
+	return equality.Semantic.DeepEqual(x, y)
+}
+
+// tokenNonce makes element tokens unguessable, so that no value in a pod can pass for one.
+var tokenNonce = func() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}()
+
+// elements hands out tokens for whole array elements and remembers the after-side ones.
+type elements struct {
+	n     int
+	after map[string]any
+}
+
+func (e *elements) token(side string, v any) string {
+	e.n++
+	t := "\x00vaultkube-element:" + tokenNonce + ":" + side + ":" + strconv.Itoa(e.n)
+	if side == "after" {
+		e.after[t] = v
+	}
+	return t
+}
+
+func elementViews[T any](e *elements, before, after []T, same func(a, b *T) (any, any, bool)) (b, a []any) {
+	for i := range max(len(before), len(after)) {
+		if i < len(before) && i < len(after) {
+			if vb, va, ok := same(&before[i], &after[i]); ok {
+				b, a = append(b, vb), append(a, va)
+				continue
+			}
+		}
+		if i < len(before) {
+			b = append(b, e.token("before", nil))
+		}
+		if i < len(after) {
+			a = append(a, e.token("after", &after[i]))
+		}
+	}
+	return b, a
+}
+
+func sameContainer(x, y *corev1.Container) (any, any, bool) {
+	if !sameBesidesDelta(x, y) {
+		return nil, nil, false
+	}
+	return deltaOf(x), deltaOf(y), true
+}
+
+func sameVolume(x, y *corev1.Volume) (any, any, bool) {
+	if !equality.Semantic.DeepEqual(*x, *y) {
+		return nil, nil, false
+	}
+	return struct{}{}, struct{}{}, true
+}
+
+// annotationViews drops the annotations that are equal on both sides (keys are addressed by
+// name, so the others keep their paths). A map that exists on one side only stays whole.
+func annotationViews(before, after map[string]string) (b, a *map[string]string) {
+	// as the Pod's omitempty: a nil or empty map is absent
+	if len(before) == 0 || len(after) == 0 {
+		if len(before) > 0 {
+			b = &before
+		}
+		if len(after) > 0 {
+			a = &after
+		}
+		return b, a
+	}
+	bm, am := map[string]string{}, map[string]string{}
+	b, a = &bm, &am
+	for k, v := range before {
+		if w, ok := after[k]; !ok || w != v {
+			bm[k] = v
+		}
+	}
+	for k, v := range after {
+		if w, ok := before[k]; !ok || w != v {
+			am[k] = v
+		}
+	}
+	return b, a
+}
+
+func views(before, after *corev1.Pod) (*patchView, *patchView, *elements) {
+	e := &elements{after: map[string]any{}}
+	b, a := &patchView{}, &patchView{}
+	b.Metadata.Annotations, a.Metadata.Annotations = annotationViews(before.Annotations, after.Annotations)
+	b.Spec.InitContainers, a.Spec.InitContainers = elementViews(e, before.Spec.InitContainers, after.Spec.InitContainers, sameContainer)
+	b.Spec.Containers, a.Spec.Containers = elementViews(e, before.Spec.Containers, after.Spec.Containers, sameContainer)
+	b.Spec.Volumes, a.Spec.Volumes = elementViews(e, before.Spec.Volumes, after.Spec.Volumes, sameVolume)
+	b.Spec.ShareProcessNamespace, a.Spec.ShareProcessNamespace = before.Spec.ShareProcessNamespace, after.Spec.ShareProcessNamespace
+	return b, a, e
 }
 
 // Patch computes the RFC 6902 JSON patch from before to after by diffing the JSON of the
-// parts Mutate changes (annotations, containers, init containers, volumes,
-// shareProcessNamespace). Operations are ordered deterministically.
+// parts Mutate changes (see patchView). Operations are ordered deterministically.
 func Patch(before, after *corev1.Pod) ([]jsonpatch.Operation, error) {
-	return diffJSON(viewOf(before), viewOf(after))
+	b, a, e := views(before, after)
+	ops, err := diffJSON(b, a)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ops {
+		if ops[i].Value, err = e.substitute(ops[i].Value); err != nil {
+			return nil, fmt.Errorf("encode %s: %w", ops[i].Path, err)
+		}
+	}
+	return ops, nil
 }
 
-// PatchFull is Patch over the whole pod: slower, used to check Patch.
+// substitute replaces element tokens in an operation's value (the value itself, or the
+// items of an array added whole) by the elements' JSON.
+func (e *elements) substitute(v any) (any, error) {
+	switch v := v.(type) {
+	case string:
+		if el, ok := e.after[v]; ok {
+			raw, err := json.Marshal(el)
+			if err != nil {
+				return nil, err
+			}
+			return json.RawMessage(raw), nil
+		}
+	case []any:
+		for i := range v {
+			var err error
+			if v[i], err = e.substitute(v[i]); err != nil {
+				return nil, err
+			}
+		}
+	case map[string]any:
+		for k := range v {
+			var err error
+			if v[k], err = e.substitute(v[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v, nil
+}
+
+// PatchFull is a diff of the whole pods: slower and noisier, used to check Patch.
 func PatchFull(before, after *corev1.Pod) ([]jsonpatch.Operation, error) {
 	return diffJSON(before, after)
 }
@@ -188,23 +353,31 @@ func sameParent(a, b string) bool {
 }
 
 func comparePaths(a, b string) int {
-	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
-	for k := 0; k < len(as) && k < len(bs); k++ {
-		if as[k] == bs[k] {
-			continue
-		}
-		an, aerr := strconv.Atoi(as[k])
-		bn, berr := strconv.Atoi(bs[k])
-		if aerr == nil && berr == nil {
-			if an < bn {
+	for {
+		as, arest, amore := strings.Cut(a, "/")
+		bs, brest, bmore := strings.Cut(b, "/")
+		if as != bs {
+			an, aerr := strconv.Atoi(as)
+			bn, berr := strconv.Atoi(bs)
+			switch {
+			case aerr == nil && berr == nil && an < bn:
 				return -1
+			case aerr == nil && berr == nil:
+				return 1
+			case as < bs:
+				return -1
+			default:
+				return 1
 			}
+		}
+		switch {
+		case !amore && !bmore:
+			return 0
+		case !amore:
+			return -1
+		case !bmore:
 			return 1
 		}
-		if as[k] < bs[k] {
-			return -1
-		}
-		return 1
+		a, b = arest, brest
 	}
-	return len(as) - len(bs)
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	jsoniter "github.com/json-iterator/go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -130,7 +131,7 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
+	if err := decodeJSON(body, &review); err != nil {
 		http.Error(w, "decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -176,7 +177,7 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.A
 		return resp, result
 	}
 	var pod corev1.Pod
-	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
+	if err := decodeJSON(req.Object.Raw, &pod); err != nil {
 		h.metrics.failures.WithLabelValues(ns).Inc()
 		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
 	}
@@ -205,7 +206,7 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.A
 	if len(ops) == 0 {
 		return resp, result
 	}
-	patch, err := json.Marshal(ops)
+	patch, err := jsonAPI.Marshal(ops)
 	if err != nil {
 		h.metrics.failures.WithLabelValues(ns).Inc()
 		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied"
@@ -216,6 +217,13 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.A
 	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
 	return resp, "patched"
 }
+
+// jsonAPI decodes requests and encodes patches: json-iterator in its encoding/json-compatible
+// configuration decodes Kubernetes objects (custom unmarshalers included) and encodes the
+// patch's generic values about twice as fast as encoding/json (BenchmarkHandler).
+var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
+
+func decodeJSON(data []byte, v any) error { return jsonAPI.Unmarshal(data, v) }
 
 func deny(req *admissionv1.AdmissionRequest, msg string) *admissionv1.AdmissionResponse {
 	return &admissionv1.AdmissionResponse{

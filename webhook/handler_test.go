@@ -142,6 +142,9 @@ func TestMutatePatches(t *testing.T) {
 	var pod corev1.Pod
 	require.NoError(t, json.Unmarshal(patched, &pod))
 	assert.Equal(t, "injected", pod.Annotations[injector.AnnStatus])
+	for k, v := range annotated {
+		assert.Equal(t, v, pod.Annotations[k], "the user's annotations stay")
+	}
 	assert.Empty(t, pod.Namespace, "the patch does not add the namespace")
 	names := []string{}
 	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
