@@ -49,3 +49,18 @@ func BenchmarkPatch(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkMutateOnly(b *testing.B) {
+	pod := loadPod(b, "web", basic(
+		AnnTemplate+"-db", `{{ with secret "secret/data/db" }}{{ .Data.data.password }}{{ end }}`,
+		AnnTLSSecret, "vault-tls", AnnCACert, "/vault/tls/ca.crt",
+	))
+	cfg := testConfig()
+	cfg.ServerVersion = "v1.37.2"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Mutate(pod, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

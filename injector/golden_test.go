@@ -198,3 +198,28 @@ func TestSortOpsIsDeterministic(t *testing.T) {
 	}
 	assert.Equal(t, []string{"/a/0/x", "/a/10", "/a/3", "/a/2", "/b/x", "/b/y"}, paths)
 }
+
+func TestEncodePatchMatchesJSON(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := loadPod(t, tc.fixture, tc.ann)
+			if tc.edit != nil {
+				tc.edit(pod)
+			}
+			cfg := testConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			out, _, err := Mutate(pod, cfg)
+			require.NoError(t, err)
+			ops, err := Patch(pod, out)
+			require.NoError(t, err)
+			ops = append(ops, jsonpatch.Operation{Operation: "replace", Path: "/x~1\"y", Value: nil}, jsonpatch.Operation{Operation: "remove", Path: "/z"})
+			want, err := json.Marshal(ops)
+			require.NoError(t, err)
+			got, err := EncodePatch(ops)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(want), string(got))
+		})
+	}
+}

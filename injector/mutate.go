@@ -381,3 +381,50 @@ func comparePaths(a, b string) int {
 		a, b = arest, brest
 	}
 }
+
+// EncodePatch writes operations as a JSON array, as json.Marshal would, without encoding
+// and re-scanning values that are already JSON (the elements Patch inserts).
+func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
+	buf := make([]byte, 0, 4096)
+	buf = append(buf, '[')
+	for i, op := range ops {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"op":`...)
+		buf = appendJSONString(buf, op.Operation)
+		buf = append(buf, `,"path":`...)
+		buf = appendJSONString(buf, op.Path)
+		if op.Value == nil && op.Operation != "add" && op.Operation != "replace" && op.Operation != "test" {
+			buf = append(buf, '}')
+			continue
+		}
+		buf = append(buf, `,"value":`...)
+		switch v := op.Value.(type) {
+		case json.RawMessage:
+			buf = append(buf, v...)
+		default:
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s: %w", op.Path, err)
+			}
+			buf = append(buf, raw...)
+		}
+		buf = append(buf, '}')
+	}
+	return append(buf, ']'), nil
+}
+
+// appendJSONString appends s as a JSON string (encoding/json's escaping for anything but
+// plain printable ASCII).
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			raw, _ := json.Marshal(s)
+			return append(buf, raw...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}

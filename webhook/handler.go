@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vaultkube/vaultkube/injector"
 )
@@ -130,21 +132,16 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	var review admissionv1.AdmissionReview
-	if err := decodeJSON(body, &review); err != nil {
-		http.Error(w, "decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
+	req, pod, apiVersion, err := decodeReview(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if review.Request == nil {
-		http.Error(w, "AdmissionReview has no request", http.StatusBadRequest)
-		return
-	}
-	resp, res := h.review(review.Request)
+	resp, res := h.review(req, pod)
 	result = res
 	// v1beta1 has the same shape; answer in the version asked.
-	apiVersion := "admission.k8s.io/v1"
-	if review.APIVersion == "admission.k8s.io/v1beta1" {
-		apiVersion = review.APIVersion
+	if apiVersion != "admission.k8s.io/v1beta1" {
+		apiVersion = "admission.k8s.io/v1"
 	}
 	out := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
@@ -160,8 +157,42 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(raw)
 }
 
-// review decides one request. It never panics: a panic becomes a denial.
-func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.AdmissionResponse, result string) {
+// podReview is an AdmissionReview decoded in one pass, the object straight into a Pod.
+type podReview struct {
+	APIVersion string `json:"apiVersion"`
+	Request    *struct {
+		UID         types.UID               `json:"uid"`
+		Kind        metav1.GroupVersionKind `json:"kind"`
+		SubResource string                  `json:"subResource"`
+		Namespace   string                  `json:"namespace"`
+		Operation   admissionv1.Operation   `json:"operation"`
+		Object      *corev1.Pod             `json:"object"`
+	} `json:"request"`
+}
+
+// decodeReview decodes an AdmissionReview. The fast path decodes the pod in the same pass;
+// when that fails (the object is not a pod, or is broken) the request is decoded generically
+// and the pod comes back nil with the raw object in the request, for review to judge.
+func decodeReview(body []byte) (req *admissionv1.AdmissionRequest, pod *corev1.Pod, apiVersion string, err error) {
+	var fast podReview
+	if err := decodeJSON(body, &fast); err == nil && fast.Request != nil {
+		r := fast.Request
+		return &admissionv1.AdmissionRequest{UID: r.UID, Kind: r.Kind, SubResource: r.SubResource, Namespace: r.Namespace, Operation: r.Operation},
+			r.Object, fast.APIVersion, nil
+	}
+	var review admissionv1.AdmissionReview
+	if err := decodeJSON(body, &review); err != nil {
+		return nil, nil, "", fmt.Errorf("decode AdmissionReview: %w", err)
+	}
+	if review.Request == nil {
+		return nil, nil, "", errors.New("AdmissionReview has no request")
+	}
+	return review.Request, nil, review.APIVersion, nil
+}
+
+// review decides one request; pod is the decoded object, or nil to decode req.Object. It
+// never panics: a panic becomes a denial.
+func (h *Handler) review(req *admissionv1.AdmissionRequest, decoded *corev1.Pod) (resp *admissionv1.AdmissionResponse, result string) {
 	resp = &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
 	ns := req.Namespace
@@ -177,9 +208,17 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.A
 		return resp, result
 	}
 	var pod corev1.Pod
-	if err := decodeJSON(req.Object.Raw, &pod); err != nil {
+	switch {
+	case decoded != nil:
+		pod = *decoded
+	case len(req.Object.Raw) == 0:
 		h.metrics.failures.WithLabelValues(ns).Inc()
-		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
+		return deny(req, "vaultkube injector: the request carries no pod"), "denied"
+	default:
+		if err := decodeJSON(req.Object.Raw, &pod); err != nil {
+			h.metrics.failures.WithLabelValues(ns).Inc()
+			return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
+		}
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
 	if pod.Namespace == "" {
@@ -206,7 +245,7 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.A
 	if len(ops) == 0 {
 		return resp, result
 	}
-	patch, err := jsonAPI.Marshal(ops)
+	patch, err := injector.EncodePatch(ops)
 	if err != nil {
 		h.metrics.failures.WithLabelValues(ns).Inc()
 		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied"
@@ -218,9 +257,9 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.A
 	return resp, "patched"
 }
 
-// jsonAPI decodes requests and encodes patches: json-iterator in its encoding/json-compatible
-// configuration decodes Kubernetes objects (custom unmarshalers included) and encodes the
-// patch's generic values about twice as fast as encoding/json (BenchmarkHandler).
+// jsonAPI decodes requests: json-iterator in its encoding/json-compatible configuration
+// decodes Kubernetes objects (custom unmarshalers included) about twice as fast as
+// encoding/json (BenchmarkStages).
 var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
 
 func decodeJSON(data []byte, v any) error { return jsonAPI.Unmarshal(data, v) }

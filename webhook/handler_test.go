@@ -114,7 +114,7 @@ func TestMutateAllowsUnchanged(t *testing.T) {
 	}
 	t.Run("not a pod", func(t *testing.T) {
 		var review admissionv1.AdmissionReview
-		require.NoError(t, json.Unmarshal(reviewBody(t, "app", admissionv1.Create, []byte(`{"kind":"ConfigMap"}`)), &review))
+		require.NoError(t, json.Unmarshal(reviewBody(t, "app", admissionv1.Create, []byte(`{"kind":"ConfigMap","data":{"a":"b"},"spec":"not a pod spec"}`)), &review))
 		review.Request.Kind = metav1.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 		body, _ := json.Marshal(&review)
 		_, out := post(t, h, body)

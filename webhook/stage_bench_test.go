@@ -22,18 +22,14 @@ func BenchmarkStages(b *testing.B) {
 	body := reviewBody(b, "app", admissionv1.Create, podJSON(b, ann))
 	cfg := testInjectorConfig()
 	cfg.ServerVersion = "v1.37.2"
-	var review admissionv1.AdmissionReview
 	var pod corev1.Pod
-	b.Run("decode-review", func(b *testing.B) {
+	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {
-			review = admissionv1.AdmissionReview{}
-			_ = decodeJSON(body, &review)
-		}
-	})
-	b.Run("decode-pod", func(b *testing.B) {
-		for b.Loop() {
-			pod = corev1.Pod{}
-			_ = decodeJSON(review.Request.Object.Raw, &pod)
+			_, p, _, err := decodeReview(body)
+			if err != nil || p == nil {
+				b.Fatal(err)
+			}
+			pod = *p
 		}
 	})
 	pod.Namespace = "app"
@@ -51,7 +47,7 @@ func BenchmarkStages(b *testing.B) {
 	ops, _ := injector.Patch(&pod, out)
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
-			p, _ := jsonAPI.Marshal(ops)
+			p, _ := injector.EncodePatch(ops)
 			_, _ = json.Marshal(&admissionv1.AdmissionReview{Response: &admissionv1.AdmissionResponse{Patch: p}})
 		}
 	})
