@@ -511,6 +511,9 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 			{"node_id": "vault-2", "address": "vault-2.vault-internal:8201", "leader": false, "voter": false, "protocol_version": "3"},
 		}}}})
 	case "operator step-down":
+		if has("-format=json") {
+			return fail(1, "flag provided but not defined: -format") // as the real CLI answers
+		}
 		if !v.Active {
 			return fail(2, "Error stepping down: not active")
 		}

@@ -472,16 +472,48 @@ func TestIntegrationPivotRealVault(t *testing.T) {
 	}, 20*time.Second, 250*time.Millisecond)
 	o, err := localVault(t, src, "vault-0", srcToken, "kv", "put", "secret/pivot", "from=source")
 	require.NoError(t, err, o)
+	// Autopilot promotes new peers to voters after 2s instead of 10s (the setting travels in
+	// the snapshot, so the pivoted target inherits it): a faster test, the same behaviour.
+	o, err = localVault(t, src, "vault-0", srcToken, "operator", "raft", "autopilot", "set-config", "-server-stabilization-time=2s")
+	require.NoError(t, err, o)
 	// The pivot takes the source's snapshot itself, over the source's API.
 	snap := filepath.Join(dir, "source.snap")
 
 	// The target: 3 pods, its own 3/2 keys.
 	tgt := startVaultCluster(t, bin, 3)
-	_, _, tgtTokenFile := initCluster(tgt, "target", 3, 2)
+	_, tgtToken, tgtTokenFile := initCluster(tgt, "target", 3, 2)
+	require.Eventually(t, func() bool {
+		_, err := localVault(t, tgt, "vault-0", tgtToken, "operator", "raft", "autopilot", "set-config", "-server-stabilization-time=2s")
+		return err == nil
+	}, 20*time.Second, 250*time.Millisecond)
 	require.Eventually(t, func() bool {
 		_, _, code := runOn(tgt.cluster(), "", "status", "--vault-token-file", tgtTokenFile)
 		return code == 0
 	}, 40*time.Second, 500*time.Millisecond, "target did not become healthy")
+
+	// Step vault-0 down once all three are voters (autopilot promotes after ~10s): another
+	// pod is then active, and the pivot has to step it down until vault-0 leads.
+	require.Eventually(t, func() bool {
+		out, _, _ := runOn(tgt.cluster(), "", "status", "-o", "json", "--vault-token-file", tgtTokenFile)
+		var st ClusterStatus
+		_ = json.Unmarshal([]byte(out), &st)
+		voters := 0
+		for _, p := range st.Raft {
+			if p.Voter {
+				voters++
+			}
+		}
+		return voters == 3
+	}, 40*time.Second, 500*time.Millisecond, "autopilot did not promote the target's peers to voters")
+	o, err = localVault(t, tgt, "vault-0", tgtToken, "operator", "step-down")
+	require.NoError(t, err, o)
+	require.Eventually(t, func() bool {
+		out, _, _ := runOn(tgt.cluster(), "", "status", "-o", "json")
+		var st ClusterStatus
+		_ = json.Unmarshal([]byte(out), &st)
+		a := activePod(st.Pods)
+		return a != nil && a.Pod != "vault-0"
+	}, 20*time.Second, 250*time.Millisecond, "another pod did not take over")
 
 	journal := filepath.Join(dir, "pivot.journal")
 	args := []string{"pivot", "--source-addr", src.pods["vault-0"].addr, "--snapshot", snap, "--source-keys", srcKeys, "--vault-token-file", tgtTokenFile,
@@ -494,6 +526,7 @@ func TestIntegrationPivotRealVault(t *testing.T) {
 	_, errOut, code := runOn(cl, "", args...)
 	require.Equal(t, 1, code, errOut)
 	require.Contains(t, errOut, "Source snapshot saved to "+snap)
+	require.Contains(t, errOut, "to step down")
 	require.Contains(t, errOut, "run the same command with --resume")
 	t.Logf("interrupted pivot:\n%s", errOut)
 

@@ -461,7 +461,9 @@ func (o *PivotOptions) stepConfirm(context.Context) error {
 }
 
 func (o *PivotOptions) stepLeader(ctx context.Context) error {
-	for attempt := 0; attempt < 8; attempt++ {
+	// Vault cannot hand leadership to a chosen node: step the active pod down until pod 0
+	// wins an election (each try picks a new leader among the standbys).
+	for attempt := 0; attempt < 20; attempt++ {
 		s, err := o.v.status(ctx, o.j.Pod0)
 		if err != nil {
 			return err
@@ -478,7 +480,7 @@ func (o *PivotOptions) stepLeader(ctx context.Context) error {
 			return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("no active pod to step down")}
 		}
 		fmt.Fprintf(o.ErrOut, "Asking active pod %s to step down...\n", act.Pod)
-		res, err := o.v.run(ctx, act.Pod, vaultCall{Sub: []string{"operator", "step-down"}, Token: o.token})
+		res, err := o.v.run(ctx, act.Pod, vaultCall{Sub: []string{"operator", "step-down"}, Token: o.token, NoFormat: true})
 		if err != nil {
 			return err
 		}

@@ -24,11 +24,13 @@ const tokenScript = `IFS= read -r VAULT_TOKEN; [ -n "$VAULT_TOKEN" ] || { echo "
 
 // vaultCall is one invocation of the Vault CLI inside a pod.
 type vaultCall struct {
-	Sub   []string  // subcommand words: "status", "operator init", …
-	Flags []string  // command flags ("-key-shares=5"); -format=json and TLS flags are added
-	Args  []string  // positional arguments
-	Token string    // sent on stdin through tokenScript when set
-	Stdin io.Reader // stdin for the command itself (never together with Token)
+	Sub   []string // subcommand words: "status", "operator init", …
+	Flags []string // command flags ("-key-shares=5"); -format=json and TLS flags are added
+	Args  []string // positional arguments
+	Token string   // sent on stdin through tokenScript when set
+	// NoFormat leaves out -format=json, which some commands (operator step-down) reject.
+	NoFormat bool
+	Stdin    io.Reader // stdin for the command itself (never together with Token)
 }
 
 // vaultResult is what the Vault CLI printed and how it exited.
@@ -51,7 +53,9 @@ func (v *vaultCLI) argv(c vaultCall) []string {
 		cmd = []string{"sh", "-c", tokenScript, v.g.VaultBin}
 	}
 	cmd = append(cmd, c.Sub...)
-	cmd = append(cmd, "-format=json")
+	if !c.NoFormat {
+		cmd = append(cmd, "-format=json")
+	}
 	if v.g.CACert != "" {
 		cmd = append(cmd, "-ca-cert="+v.g.CACert)
 	}
