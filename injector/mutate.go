@@ -9,13 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -163,7 +163,7 @@ func sameBesidesDelta(a, b *corev1.Container) bool {
 	x, y := *a, *b
 	x.Command, x.Args, x.Env, x.VolumeMounts = nil, nil, nil, nil
 	y.Command, y.Args, y.Env, y.VolumeMounts = nil, nil, nil, nil
-	return equality.Semantic.DeepEqual(x, y)
+	return reflect.DeepEqual(x, y)
 }
 
 // tokenNonce makes element tokens unguessable, so that no value in a pod can pass for one.
@@ -216,7 +216,7 @@ func sameContainer(x, y *corev1.Container) (any, any, bool) {
 }
 
 func sameVolume(x, y *corev1.Volume) (any, any, bool) {
-	if !equality.Semantic.DeepEqual(*x, *y) {
+	if !reflect.DeepEqual(*x, *y) {
 		return nil, nil, false
 	}
 	return struct{}{}, struct{}{}, true

@@ -131,9 +131,21 @@ func ParseAnnotations(ann map[string]string, cfg Config) (*Spec, []string, error
 
 type parser struct {
 	ann      map[string]string
+	found    map[string]found // table rows of the annotation keys, looked up once
 	cfg      Config
 	warnings []string
 	errs     []error
+}
+
+type found struct {
+	row  *Annotation
+	name string
+}
+
+// lookup returns the row of a key (nil for unknown keys) and the secret name.
+func (p *parser) lookup(key string) (*Annotation, string, bool) {
+	f, ok := p.found[key]
+	return f.row, f.name, ok && f.row != nil
 }
 
 func (p *parser) fail(key, format string, args ...any) {
@@ -188,11 +200,16 @@ func (p *parser) parse() *Spec {
 		}
 	}
 	sort.Strings(keys)
+	p.found = make(map[string]found, len(keys))
+	for _, k := range keys {
+		row, name, _ := rows.lookup(k)
+		p.found[k] = found{row: row, name: name}
+	}
 
 	// Pass 1: the table. Unknown keys and unimplemented rows warn; implemented rows validate.
 	for _, k := range keys {
 		v := p.ann[k]
-		row, _, ok := rows.lookup(k)
+		row, _, ok := p.lookup(k)
 		if !ok {
 			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s is unknown to vaultkube and is ignored", k))
 			continue
@@ -287,7 +304,7 @@ func (p *parser) parse() *Spec {
 		p.fail(AnnImage, "no agent image")
 	}
 	for _, k := range keys {
-		if row, name, ok := rows.lookup(k); ok && row.Key == AnnAuthConfig {
+		if row, name, ok := p.lookup(k); ok && row.Key == AnnAuthConfig {
 			if s.AuthConfig == nil {
 				s.AuthConfig = map[string]string{}
 			}
@@ -344,7 +361,7 @@ func (p *parser) secrets(keys []string, s *Spec) []Secret {
 	var out []Secret
 	names := map[string]string{} // file name -> raw name, to catch collisions
 	for _, k := range keys {
-		row, raw, ok := rows.lookup(k)
+		row, raw, ok := p.lookup(k)
 		if !ok || !secretKeys[row.Key] || raw == "" || seen[raw] || strings.TrimSpace(p.ann[k]) == "" {
 			continue
 		}
@@ -406,7 +423,7 @@ func (p *parser) orphans(keys []string, s *Spec) {
 		declared[sec.RawName] = true
 	}
 	for _, k := range keys {
-		row, raw, ok := rows.lookup(k)
+		row, raw, ok := p.lookup(k)
 		if !ok || !row.PerSecret || !row.Implemented || raw == "" || declared[raw] || secretKeys[row.Key] {
 			continue
 		}
