@@ -212,7 +212,21 @@ func sameContainer(x, y *corev1.Container) (any, any, bool) {
 	if !sameBesidesDelta(x, y) {
 		return nil, nil, false
 	}
-	return deltaOf(x), deltaOf(y), true
+	// keep only the delta fields that differ
+	dx, dy := deltaOf(x), deltaOf(y)
+	if reflect.DeepEqual(dx.Command, dy.Command) {
+		dx.Command, dy.Command = nil, nil
+	}
+	if reflect.DeepEqual(dx.Args, dy.Args) {
+		dx.Args, dy.Args = nil, nil
+	}
+	if reflect.DeepEqual(dx.Env, dy.Env) {
+		dx.Env, dy.Env = nil, nil
+	}
+	if reflect.DeepEqual(dx.VolumeMounts, dy.VolumeMounts) {
+		dx.VolumeMounts, dy.VolumeMounts = nil, nil
+	}
+	return dx, dy, true
 }
 
 func sameVolume(x, y *corev1.Volume) (any, any, bool) {
