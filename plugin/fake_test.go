@@ -431,11 +431,20 @@ func (v *fakeVault) vault(args []string, in []byte, stdout, stderr io.Writer) er
 			return fakeExitError{2}
 		}
 		return nil
-	case "write sys/unseal reset=true":
-		v.Progress, v.given = 0, nil
-		return out(map[string]any{"data": v.statusJSON()})
-	case "write sys/unseal key=-", "write sys/unseal key=- migrate=true":
-		key := string(in)
+	case "write sys/unseal -":
+		var req struct {
+			Key     string
+			Reset   bool
+			Migrate bool
+		}
+		if err := json.Unmarshal(in, &req); err != nil {
+			return fail(2, "Error writing data to sys/unseal: Error making API request.\n\nCode: 400. Errors:\n\n* failed to parse JSON input: "+err.Error())
+		}
+		if req.Reset {
+			v.Progress, v.given = 0, nil
+			return out(map[string]any{"data": v.statusJSON()})
+		}
+		key := req.Key
 		if v.Joiner && !v.Initialized && v.NoChallenge > 0 {
 			v.NoChallenge--
 			return fail(2, "Error writing data to sys/unseal: Error making API request.\n\nCode: 400. Errors:\n\n* Vault is not initialized")

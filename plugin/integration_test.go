@@ -364,7 +364,7 @@ func TestIntegrationRealVault(t *testing.T) {
 	t.Logf("autopilot state (%v):\n%s", err, o)
 
 	// Restart one standby (it comes back sealed); unseal it with the keys file through
-	// sys/unseal key=- (stdin).
+	// sys/unseal - (a JSON body on stdin).
 	var standby string
 	for _, p := range st.Pods {
 		if p.Vault.HARole() == "standby" {
@@ -386,8 +386,16 @@ func TestIntegrationRealVault(t *testing.T) {
 	_, errOut, code = runReal("", "unseal", standby, "--keys-file", wrong)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "rejected the unseal keys")
+	// Someone else's unseal in progress (a wrong key, 1/2): --reset discards it first.
+	o, err = localVault(t, l, standby, "", "operator", "unseal", testKey(3))
+	require.NoError(t, err, o)
 	_, errOut, code = runReal("", "unseal", standby, "--keys-file", keysOut, "--reset", "--poll-interval", "250ms")
 	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, standby+": discarding the unseal in progress (1/2)")
+
+	// The Vault CLI accepts the TLS flags the plugin passes (on plain HTTP they change nothing).
+	_, errOut, code = runReal("", "status", "--vault-skip-verify", "--vault-tls-server-name", "vault.vault.svc")
+	assert.Equal(t, 0, code, errOut)
 
 	// Write a secret, snapshot, delete the secret, restore: the secret is back.
 	active := activePod(st.Pods).Pod

@@ -51,7 +51,7 @@ func TestSecretsStayOutOfArgvAndOutput(t *testing.T) {
 	var keysOnStdin, tokenOnStdin int
 	for _, c := range fc.calls {
 		for _, k := range testKeys(5) {
-			if string(c.Stdin) == k {
+			if string(c.Stdin) == `{"key":"`+k+`"}` {
 				keysOnStdin++
 			}
 		}

@@ -46,7 +46,8 @@ the raft cluster. Keys come from --keys-file (Vault's init JSON or one key per l
 stdin), from --keys-secret, or from a prompt that does not echo; they are asked once and
 reused for every pod, and each pod gets only as many keys as its threshold needs.
 
-Each key is sent on the exec's stdin (vault write sys/unseal key=-), never in its arguments.
+Each key is sent on the exec's stdin (vault write sys/unseal - with a JSON body), never in
+its arguments.
 An unseal that someone else has in progress is continued, not reset, unless --reset.
 Exits 2 when a pod is still sealed afterwards.`,
 		Example: `  kubectl vault unseal --keys-file vault-init.json
@@ -70,7 +71,7 @@ Exits 2 when a pod is still sealed afterwards.`,
 func (o *UnsealOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.KeysFile, "keys-file", "", "file with the unseal keys: Vault's init JSON or one key per line; - reads stdin")
 	cmd.Flags().StringVar(&o.KeysSecret, "keys-secret", "", "Secret (in the namespace) holding "+InitSecretKey+" from `kubectl vault init --keys-secret`")
-	cmd.Flags().BoolVar(&o.Migrate, "migrate", false, "unseal with seal migration (migrate=true)")
+	cmd.Flags().BoolVar(&o.Migrate, "migrate", false, "unseal with seal migration (sys/unseal migrate)")
 	cmd.Flags().BoolVar(&o.Reset, "reset", false, "discard an unseal in progress on each pod before sending keys")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 60*time.Second, "how long to wait for a pod that joins the raft cluster to report unsealed")
 	cmd.Flags().DurationVar(&o.Poll, "poll-interval", time.Second, "how often to poll a joining pod's status")

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,11 +27,12 @@ func initJSONFor(keys []string) string {
 func unsealCalls(fc *fakeCluster) (order []string, keys map[string][]string) {
 	keys = map[string][]string{}
 	for _, c := range fc.calls {
-		if len(c.Argv) >= 4 && c.Argv[1] == "write" && c.Argv[len(c.Argv)-1] == "key=-" {
+		var req unsealRequest
+		if len(c.Argv) >= 4 && c.Argv[1] == "write" && json.Unmarshal(c.Stdin, &req) == nil && req.Key != "" {
 			if len(keys[c.Pod]) == 0 {
 				order = append(order, c.Pod)
 			}
-			k := string(c.Stdin)
+			k := req.Key
 			if n := len(keys[c.Pod]); n > 0 && keys[c.Pod][n-1] == k {
 				continue // the same key offered again while a joiner waits for raft
 			}
@@ -58,7 +60,7 @@ func TestUnsealAllSealedStopsAtThreshold(t *testing.T) {
 	assertNoSecrets(t, fc, out+errOut)
 	for _, argv := range fc.argvs() {
 		if argv[1] == "write" {
-			assert.Equal(t, []string{"vault", "write", "-format=json", "sys/unseal", "key=-"}, argv)
+			assert.Equal(t, []string{"vault", "write", "-format=json", "sys/unseal", "-"}, argv)
 		}
 	}
 }
@@ -172,7 +174,7 @@ func TestUnsealInProgress(t *testing.T) {
 	assert.Contains(t, errOut, "continuing an unseal in progress (1/3); --reset discards it")
 	assert.False(t, fc.vaults["vault-0"].Sealed)
 	for _, c := range fc.calls {
-		assert.NotContains(t, c.Argv, "reset=true")
+		assert.NotContains(t, string(c.Stdin), `"reset"`)
 	}
 
 	// --reset discards it first.
@@ -190,7 +192,8 @@ func TestUnsealMigrate(t *testing.T) {
 	kf := writeKeysFile(t, strings.Join(testKeys(3), "\n"), 0o600)
 	_, errOut, code := run(t, fc, "", "unseal", "0", "--migrate", "--keys-file", kf)
 	require.Equal(t, 0, code, errOut)
-	assert.Equal(t, []string{"vault", "write", "-format=json", "sys/unseal", "key=-", "migrate=true"}, fc.argvs()[3])
+	assert.Equal(t, []string{"vault", "write", "-format=json", "sys/unseal", "-"}, fc.argvs()[3])
+	assert.JSONEq(t, `{"key":"`+testKey(0)+`","migrate":true}`, string(fc.calls[3].Stdin))
 }
 
 func TestUnsealRaftJoinerPollsStatus(t *testing.T) {

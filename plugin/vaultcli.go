@@ -269,14 +269,27 @@ func (v *vaultCLI) autopilot(ctx context.Context, pod, token string) (*Autopilot
 	return st, nil
 }
 
-// unsealOnce sends one key to pod through `vault write sys/unseal key=-`: the key travels on
-// stdin (`vault operator unseal -` would take "-" itself as the key).
-func (v *vaultCLI) unsealOnce(ctx context.Context, pod, key string, migrate bool) (*SealStatus, error) {
-	args := []string{"sys/unseal", "key=-"}
-	if migrate {
-		args = append(args, "migrate=true")
+// unsealRequest is the body of sys/unseal. It goes to `vault write sys/unseal -` as JSON on
+// stdin: the key never reaches argv (`vault operator unseal -` would take "-" itself as the
+// key), and reset/migrate stay booleans (`reset=true` as an argument arrives as the string
+// "true", which sys/unseal rejects: "cannot unmarshal string into ... Reset of type bool").
+type unsealRequest struct {
+	Key     string `json:"key,omitempty"`
+	Reset   bool   `json:"reset,omitempty"`
+	Migrate bool   `json:"migrate,omitempty"`
+}
+
+func (v *vaultCLI) writeUnseal(ctx context.Context, pod string, req unsealRequest) (vaultResult, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return vaultResult{}, err
 	}
-	res, err := v.run(ctx, pod, vaultCall{Sub: []string{"write"}, Args: args, Stdin: strings.NewReader(key)})
+	return v.run(ctx, pod, vaultCall{Sub: []string{"write"}, Args: []string{"sys/unseal", "-"}, Stdin: bytes.NewReader(body)})
+}
+
+// unsealOnce sends one key to pod on stdin.
+func (v *vaultCLI) unsealOnce(ctx context.Context, pod, key string, migrate bool) (*SealStatus, error) {
+	res, err := v.writeUnseal(ctx, pod, unsealRequest{Key: key, Migrate: migrate})
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +301,7 @@ func (v *vaultCLI) unsealOnce(ctx context.Context, pod, key string, migrate bool
 
 // unsealReset discards an unseal in progress on pod.
 func (v *vaultCLI) unsealReset(ctx context.Context, pod string) (*SealStatus, error) {
-	res, err := v.run(ctx, pod, vaultCall{Sub: []string{"write"}, Args: []string{"sys/unseal", "reset=true"}})
+	res, err := v.writeUnseal(ctx, pod, unsealRequest{Reset: true})
 	if err != nil {
 		return nil, err
 	}
