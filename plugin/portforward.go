@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -145,15 +146,15 @@ func (o *PortForwardOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	printed := false
+	var printed, everReady atomic.Bool
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		cur := pod
 		go func() {
 			done <- o.cluster.Forwarder.Forward(fctx, cur, o.LocalPort, o.RemotePort, func() {
-				if !printed {
-					printed = true
+				everReady.Store(true)
+				if !printed.Swap(true) {
 					fmt.Fprintf(o.Out, "export VAULT_ADDR=%s://127.0.0.1:%d\n", scheme, o.LocalPort)
 					if scheme == "https" {
 						name := o.g.TLSServerName
@@ -177,8 +178,20 @@ func (o *PortForwardOptions) Run(ctx context.Context) error {
 				tick.Stop()
 				return nil
 			case err := <-done:
-				if ctx.Err() == nil {
-					fmt.Fprintf(o.ErrOut, "Lost the forward to %s: %v; reconnecting.\n", cur, err)
+				tick.Stop()
+				cancel()
+				if ctx.Err() != nil {
+					return nil
+				}
+				if !everReady.Load() {
+					// It never listened (port in use, no pods/portforward permission): say so.
+					return fmt.Errorf("port-forward to pod %s: %w", cur, err)
+				}
+				fmt.Fprintf(o.ErrOut, "Lost the forward to %s: %v; reconnecting.\n", cur, err)
+				select { // do not spin on a forward that fails at once
+				case <-ctx.Done():
+					return nil
+				case <-time.After(o.Interval):
 				}
 				break watch
 			case <-tick.C:

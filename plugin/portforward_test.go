@@ -3,8 +3,10 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,4 +83,62 @@ func TestPortForwardTargets(t *testing.T) {
 	_, errOut, code = run(t, healthy3(), "", "port-forward", "active", "99999")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, `LOCAL_PORT "99999" is not a port number`)
+}
+
+// failingForwarder fails at once, as a port already in use does.
+type failingForwarder struct{}
+
+func (failingForwarder) Forward(context.Context, string, int, int, func()) error {
+	return fmt.Errorf("unable to listen on port 18200: address already in use")
+}
+
+func TestPortForwardFailsWhenItNeverListens(t *testing.T) {
+	fc := healthy3()
+	cl := fc.cluster()
+	cl.Forwarder = failingForwarder{}
+	var out, errb strings.Builder
+	_, errOut, code := runWith(t, cl, "", &out, &errb, "port-forward", "active", "18200")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "port-forward to pod vault-0: unable to listen on port 18200: address already in use")
+	assert.Empty(t, out.String(), "no export line for a forward that never worked")
+}
+
+// flakyForwarder loses its first connection after becoming ready, then behaves.
+type flakyForwarder struct {
+	fc    *fakeCluster
+	calls atomic.Int32
+}
+
+func (f *flakyForwarder) Forward(ctx context.Context, pod string, l, r int, ready func()) error {
+	if f.calls.Add(1) == 1 {
+		ready()
+		return fmt.Errorf("lost connection to pod")
+	}
+	return f.fc.Forward(ctx, pod, l, r, ready)
+}
+
+func TestPortForwardReconnectsAfterLoss(t *testing.T) {
+	fc := healthy3()
+	fc.fwdCh = make(chan string, 10)
+	cl := fc.cluster()
+	ff := &flakyForwarder{fc: fc}
+	cl.Forwarder = ff
+	var out, errb syncBuffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errb}
+	root, _ := newRoot(streams, func(*Globals) (*Cluster, error) { return cl, nil })
+	root.SetArgs([]string{"port-forward", "1", "18201", "--interval", "10ms"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	select {
+	case p := <-fc.fwdCh:
+		assert.Equal(t, "vault-1", p)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconnection")
+	}
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, int32(2), ff.calls.Load())
+	assert.Contains(t, errb.String(), "Lost the forward to vault-1: lost connection to pod; reconnecting.")
+	assert.Equal(t, "export VAULT_ADDR=http://127.0.0.1:18201\n", out.String())
 }
