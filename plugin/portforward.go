@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -157,12 +159,7 @@ func (o *PortForwardOptions) Run(ctx context.Context) error {
 				if !printed.Swap(true) {
 					fmt.Fprintf(o.Out, "export VAULT_ADDR=%s://127.0.0.1:%d\n", scheme, o.LocalPort)
 					if scheme == "https" {
-						name := o.g.TLSServerName
-						if name == "" {
-							name = cur
-						}
-						fmt.Fprintf(o.Out, "export VAULT_TLS_SERVER_NAME=%s\n", name)
-						fmt.Fprintln(o.Out, "# and VAULT_CACERT=<a local copy of the CA that signed Vault's certificate>")
+						o.printTLSExports(ctx, cur)
 					}
 				}
 				fmt.Fprintf(o.ErrOut, "Forwarding 127.0.0.1:%d -> %s:%d (%s). Ctrl-C to stop.\n", o.LocalPort, cur, o.RemotePort, o.Target)
@@ -233,4 +230,48 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// printTLSExports prints VAULT_TLS_SERVER_NAME and VAULT_CACERT for a TLS Vault: the server
+// name from --vault-tls-server-name or the host of the container's VAULT_ADDR (when it is a
+// name), and a local copy of the CA that the container trusts (--vault-ca-cert or the
+// container's VAULT_CACERT; a CA certificate is public).
+func (o *PortForwardOptions) printTLSExports(ctx context.Context, pod string) {
+	pods, err := listPods(ctx, o.g, o.cluster, []string{pod})
+	if err != nil {
+		return
+	}
+	name := o.g.TLSServerName
+	if name == "" {
+		if u, err := url.Parse(containerEnv(&pods[0], o.g.Container, "VAULT_ADDR")); err == nil && net.ParseIP(u.Hostname()) == nil {
+			name = u.Hostname()
+		}
+	}
+	if name != "" {
+		fmt.Fprintf(o.Out, "export VAULT_TLS_SERVER_NAME=%s\n", name)
+	} else {
+		fmt.Fprintln(o.Out, "# set VAULT_TLS_SERVER_NAME to a name in Vault's certificate (or pass --vault-tls-server-name)")
+	}
+	caPath := o.g.CACert
+	if caPath == "" {
+		caPath = containerEnv(&pods[0], o.g.Container, "VAULT_CACERT")
+	}
+	if caPath == "" {
+		fmt.Fprintln(o.Out, "# set VAULT_CACERT to the CA that signed Vault's certificate (or pass --vault-ca-cert)")
+		return
+	}
+	var ca, errb strings.Builder
+	if err := o.cluster.Exec.Exec(ctx, pod, []string{"cat", caPath}, nil, &ca, &errb); err != nil || !strings.Contains(ca.String(), "BEGIN CERTIFICATE") {
+		fmt.Fprintf(o.ErrOut, "Warning: could not read the CA %s in pod %s: %v %s\n", caPath, pod, err, strings.TrimSpace(errb.String()))
+		return
+	}
+	f, err := os.CreateTemp("", "kubectl-vault-ca-*.pem")
+	if err != nil {
+		return
+	}
+	_, werr := f.WriteString(ca.String())
+	if cerr := f.Close(); werr != nil || cerr != nil {
+		return
+	}
+	fmt.Fprintf(o.Out, "export VAULT_CACERT=%s\n", f.Name())
 }

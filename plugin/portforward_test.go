@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,4 +143,37 @@ func TestPortForwardReconnectsAfterLoss(t *testing.T) {
 	assert.Equal(t, int32(2), ff.calls.Load())
 	assert.Contains(t, errb.String(), "Lost the forward to vault-1: lost connection to pod; reconnecting.")
 	assert.Equal(t, "export VAULT_ADDR=http://127.0.0.1:18201\n", out.String())
+}
+
+func TestPortForwardTLSExports(t *testing.T) {
+	fc := healthy3()
+	fc.fwdCh = make(chan string, 10)
+	for i := range fc.pods {
+		fc.pods[i].Spec.Containers[0].Env = []corev1.EnvVar{
+			{Name: "VAULT_ADDR", Value: "https://vault.vault.svc:8200"},
+			{Name: "VAULT_CACERT", Value: "/vault/userconfig/tls/ca.crt"},
+		}
+	}
+	const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	fc.vaults["vault-0"].Files["/vault/userconfig/tls/ca.crt"] = []byte(ca)
+	var out, errb syncBuffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errb}
+	root, _ := newRoot(streams, func(*Globals) (*Cluster, error) { return fc.cluster(), nil })
+	root.SetArgs([]string{"port-forward", "active", "18202"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	<-fc.fwdCh
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "VAULT_CACERT") }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, out.String())
+	assert.Equal(t, "export VAULT_ADDR=https://127.0.0.1:18202", lines[0])
+	assert.Equal(t, "export VAULT_TLS_SERVER_NAME=vault.vault.svc", lines[1])
+	caFile := strings.TrimPrefix(lines[2], "export VAULT_CACERT=")
+	t.Cleanup(func() { os.Remove(caFile) })
+	b, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	assert.Equal(t, ca, string(b))
 }
