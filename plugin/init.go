@@ -250,17 +250,25 @@ func (o *InitOptions) Run(ctx context.Context) error {
 	kind := "unseal"
 	if !shamir {
 		kind = "recovery"
-		shares, threshold = len(ij.RecoveryKeysB64), o.RecoveryThreshold
+		shares, threshold = ij.RecoveryShares, ij.RecoveryThresh
 	}
 	fmt.Fprintf(o.ErrOut, "Vault initialised through pod %s: %d %s key shares, threshold %d.\n", target.Pod, shares, kind, threshold)
 	if len(saveErrs) > 0 {
 		return fmt.Errorf("vault is initialised but %d key destinations failed (see warnings)", len(saveErrs))
 	}
 	if !shamir {
+		fmt.Fprintf(o.ErrOut, "The %s seal unseals Vault by itself; keep the recovery keys safe.\n", target.Vault.Type)
 		return nil
 	}
 	if !o.Unseal {
-		fmt.Fprintln(o.ErrOut, "Next: `kubectl vault unseal --keys-file "+dash(o.KeysOut)+"`")
+		switch {
+		case o.KeysOut != "":
+			fmt.Fprintf(o.ErrOut, "Next: `kubectl vault unseal --keys-file %s`\n", o.KeysOut)
+		case o.KeysSecret != "":
+			fmt.Fprintf(o.ErrOut, "Next: `kubectl vault unseal --keys-secret %s`\n", o.KeysSecret)
+		default:
+			fmt.Fprintln(o.ErrOut, "Next: `kubectl vault unseal` (it asks for the keys)")
+		}
 		return nil
 	}
 	keys, err := parseKeys(raw, "the init answer")

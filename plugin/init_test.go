@@ -176,3 +176,21 @@ func TestInitPGPKeysCopiedIntoPod(t *testing.T) {
 	assert.Empty(t, fc.vaults["vault-0"].Files["/vault/data/.kubectl-vault-pgp-0.pgp"], "removed after init")
 	assert.Contains(t, fc.argvs(), []string{"rm", "-f", "/vault/data/.kubectl-vault-pgp-2.pgp"})
 }
+
+func TestInitAutoUnsealRecoveryKeys(t *testing.T) {
+	fc := uninit3()
+	for _, v := range fc.vaults {
+		v.Seal = "awskms"
+	}
+	keysOut := filepath.Join(t.TempDir(), "init.json")
+	_, errOut, code := run(t, fc, "", "init", "--keys-out", keysOut, "--recovery-shares", "4", "--recovery-threshold", "2")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, fc.argvs(), []string{"vault", "operator", "init", "-format=json", "-recovery-shares=4", "-recovery-threshold=2"},
+		"no -key-shares for an auto-unseal seal")
+	assert.Contains(t, errOut, "4 recovery key shares, threshold 2.")
+	assert.Contains(t, errOut, "The awskms seal unseals Vault by itself")
+
+	_, errOut, code = run(t, uninit3(), "", "init", "--keys-secret", "vault-init")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "Next: `kubectl vault unseal --keys-secret vault-init`")
+}

@@ -24,6 +24,8 @@ type initJSON struct {
 	KeysBase64      []string `json:"keys_base64"`
 	UnsealThreshold int      `json:"unseal_threshold"`
 	RecoveryKeysB64 []string `json:"recovery_keys_b64"`
+	RecoveryShares  int      `json:"recovery_keys_shares"`
+	RecoveryThresh  int      `json:"recovery_keys_threshold"`
 	RootToken       string   `json:"root_token"`
 }
 
