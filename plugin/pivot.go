@@ -218,6 +218,9 @@ func (o *PivotOptions) Run(ctx context.Context) error {
 			return err
 		}
 		o.j = j
+		if j.Namespace != o.cluster.Namespace {
+			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for namespace %s, not %s: pass -n %s", o.Journal, j.Namespace, o.cluster.Namespace, j.Namespace)}
+		}
 		if o.Snapshot != "" && o.Snapshot != j.Snapshot {
 			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for snapshot %s, not %s", o.Journal, j.Snapshot, o.Snapshot)}
 		}

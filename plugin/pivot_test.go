@@ -251,3 +251,16 @@ func TestPivotSourceAddrChecksTheSource(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "--source-addr needs --source-token-file")
 }
+
+func TestPivotResumeChecksTheJournal(t *testing.T) {
+	f := newPivotFixture(t)
+	require.NoError(t, os.WriteFile(f.journal, []byte(`{"statefulSet":"vault","namespace":"elsewhere","replicas":3,"pod0":"vault-0","snapshot":"`+f.snap+`"}`), 0o600))
+	_, errOut, code := run(t, f.target, "", "pivot", "--resume", "--source-keys", f.keys, "--vault-token-file", f.token, "--journal", f.journal)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "is for namespace elsewhere, not vault: pass -n elsewhere")
+
+	require.NoError(t, os.WriteFile(f.journal, []byte(`{not json`), 0o600))
+	_, errOut, code = run(t, f.target, "", "pivot", "--resume", "--source-keys", f.keys, "--vault-token-file", f.token, "--journal", f.journal)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "is damaged")
+}
