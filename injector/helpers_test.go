@@ -130,7 +130,7 @@ func podProblems(pod *corev1.Pod) []string {
 				add("container %s mounts twice at %s", c.Name, m.MountPath)
 			}
 			paths[m.MountPath] = true
-			if !strings.HasPrefix(m.MountPath, "/") || strings.Contains(m.MountPath, "..") {
+			if !strings.HasPrefix(m.MountPath, "/") || strings.Contains("/"+m.MountPath+"/", "/../") {
 				add("container %s mount path %q", c.Name, m.MountPath)
 			}
 		}
