@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -12,9 +13,14 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -524,4 +530,60 @@ func TestVaultTokenAuth(t *testing.T) {
 	err = runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning())
 	assert.ErrorIs(t, err, ErrLogin)
 	assert.ErrorContains(t, err, "look up the token from "+tokenFile)
+}
+
+func TestVaultClientCertificate(t *testing.T) {
+	v := sharedVault(t)
+	path := secretName(t)
+	v.putKV(t, path, map[string]any{"password": "mtls-s3cr3t"})
+	dir := t.TempDir()
+
+	// A client certificate, and a TLS front for Vault that requires it.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "vaultkube-agent"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+
+	target, err := url.Parse(v.addr)
+	require.NoError(t, err)
+	var verified atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			verified.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	front.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	front.StartTLS()
+	defer front.Close()
+	frontCA := filepath.Join(dir, "front-ca.pem")
+	require.NoError(t, os.WriteFile(frontCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw}), 0o644))
+
+	dest := filepath.Join(dir, "db")
+	cfg := v.config(t, "init", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path, Destination: dest})
+	cfg.Vault = agentconfig.Vault{Address: front.URL, CACert: frontCA, ClientCert: certFile, ClientKey: keyFile}
+	require.NoError(t, runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning()))
+	assert.Contains(t, readFile(t, dest), "password:mtls-s3cr3t", "login and read through mutual TLS")
+	assert.GreaterOrEqual(t, verified.Load(), int32(2), "both the agent's and consul-template's client presented the certificate")
+
+	// Without the certificate the TLS front refuses the agent.
+	cfg.Vault.ClientCert, cfg.Vault.ClientKey = "", ""
+	noRetries := 0
+	cfg.Vault.ClientMaxRetries = &noRetries
+	err = runAgent(context.Background(), cfg, io.Discard, io.Discard, io.Discard, fastTuning())
+	assert.ErrorIs(t, err, ErrLogin)
 }

@@ -2,6 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,4 +116,31 @@ func TestApplyProxy(t *testing.T) {
 	assert.Empty(t, set)
 	_, err = applyProxy("proxy.example:3128")
 	assert.ErrorContains(t, err, "proxyAddress")
+}
+
+func TestNewVaultClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "agent"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+
+	c, err := newVaultClient(agentconfig.Vault{Address: "https://vault:8200", ClientCert: certFile, ClientKey: keyFile})
+	require.NoError(t, err)
+	tr, ok := c.CloneConfig().HttpClient.Transport.(*http.Transport)
+	require.True(t, ok)
+	require.NotNil(t, tr.TLSClientConfig.GetClientCertificate, "the client certificate is presented")
+	cert, err := tr.TLSClientConfig.GetClientCertificate(nil)
+	require.NoError(t, err)
+	assert.Equal(t, der, cert.Certificate[0])
+
+	_, err = newVaultClient(agentconfig.Vault{Address: "https://vault:8200", ClientCert: certFile, ClientKey: filepath.Join(dir, "missing.key")})
+	assert.ErrorContains(t, err, "TLS")
 }

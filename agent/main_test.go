@@ -19,6 +19,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helperMain(os.Args[1:]))
 	}
+	if _, err := os.Stat(vaultBinary()); err != nil {
+		fmt.Fprintf(os.Stderr, "\n*** agent: the integration tests and benchmarks are SKIPPED: no Vault binary at %s; "+
+			"run `make deps` to build it (or set VAULTKUBE_VAULT_BIN) ***\n\n", vaultBinary())
+	}
 	code := m.Run()
 	stopSharedVault()
 	os.Exit(code)
