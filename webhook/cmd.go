@@ -30,9 +30,11 @@ const EnvPrefix = "VAULTKUBE_"
 
 // InjectorOptions are the flags of `vaultkube injector`.
 type InjectorOptions struct {
-	Listen      string
-	TLSCertFile string
-	TLSKeyFile  string
+	Listen string
+	// MetricsListen, when set, also serves /metrics, /healthz and /readyz over plain HTTP.
+	MetricsListen string
+	TLSCertFile   string
+	TLSKeyFile    string
 	// KubernetesVersion overrides the API server version used by --native-sidecar=auto.
 	KubernetesVersion string
 	Kubeconfig        string
@@ -97,6 +99,7 @@ func NewCmdInjector() *cobra.Command {
 func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	c := &o.Injector
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve HTTPS on")
+	fs.StringVar(&o.MetricsListen, "metrics-listen", o.MetricsListen, "also serve /metrics, /healthz and /readyz over plain HTTP on this address (empty: only on --listen)")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate file (reloaded when it changes); with --tls-key-file, no Kubernetes access is needed")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key file (reloaded when it changes)")
 	fs.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "API server version for --native-sidecar=auto (default: asked from the API server when reachable)")
@@ -241,8 +244,18 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	var plain *http.Server
+	if o.MetricsListen != "" {
+		mln, err := net.Listen("tcp", o.MetricsListen)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen on %s: %w", o.MetricsListen, err)
+		}
+		plain = &http.Server{Handler: h.PlainHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- plain.Serve(mln) }()
+	}
 	cfg := h.Config()
 	log.Info("injector serving", "address", ln.Addr().String(), "vaultAddress", cfg.VaultAddress, "agentImage", cfg.AgentImage,
 		"nativeSidecar", cfg.NativeSidecar, "serverVersion", cfg.ServerVersion)
@@ -262,6 +275,9 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if plain != nil {
+		_ = plain.Shutdown(shutdownCtx)
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -93,18 +93,18 @@ func TestValidate(t *testing.T) {
 
 // startServer runs the injector with cert files on a loopback port, as
 // `vaultkube injector --listen 127.0.0.1:0 --tls-cert-file F --tls-key-file F --vault-address URL`.
-func startServer(t *testing.T, dir string) (addr string, stop func()) {
+func startServer(t *testing.T, dir string, extra ...string) (addr string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	o := NewInjectorOptions()
 	fs := pflag.NewFlagSet("injector", pflag.ContinueOnError)
 	o.AddFlags(fs)
-	require.NoError(t, fs.Parse([]string{
+	require.NoError(t, fs.Parse(append([]string{
 		"--listen", ln.Addr().String(),
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key"),
 		"--vault-address", "https://vault.vault.svc:8200",
-	}))
+	}, extra...)))
 	o.log = slog.New(slog.DiscardHandler)
 	o.ShutdownDelay = 0
 	require.NoError(t, o.Complete(fs))
@@ -125,7 +125,11 @@ func TestServerTLSAndReload(t *testing.T) {
 	ca, err := newCA("test CA", time.Now(), time.Hour)
 	require.NoError(t, err)
 	first := writeCert(t, ca, dir)
-	addr, stop := startServer(t, dir)
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	metricsAddr := free.Addr().String()
+	require.NoError(t, free.Close())
+	addr, stop := startServer(t, dir, "--metrics-listen", metricsAddr)
 	defer stop()
 
 	pool := x509.NewCertPool()
@@ -165,6 +169,10 @@ func TestServerTLSAndReload(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		resp, err = http.Get("http://" + metricsAddr + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "plain "+path)
 	}
 }
 

@@ -97,6 +97,18 @@ func NewHandler(cfg injector.Config, log *slog.Logger, reg *prometheus.Registry)
 	return h
 }
 
+// PlainHandler serves only /metrics, /healthz and /readyz (for a plain-HTTP port).
+func (h *Handler) PlainHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics", "/healthz", "/readyz":
+			h.mux.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
 // SetConfig replaces the injector configuration (for example once the API server version
 // is known); safe while serving.
 func (h *Handler) SetConfig(cfg injector.Config) { h.cfg.Store(&cfg) }

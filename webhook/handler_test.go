@@ -269,6 +269,13 @@ func TestHealthAndMetrics(t *testing.T) {
 	bad := map[string]string{injector.AnnInject: "true"}
 	post(t, h, reviewBody(t, "team-b", admissionv1.Create, podJSON(t, bad)))
 
+	plain := httptest.NewRecorder()
+	h.PlainHandler().ServeHTTP(plain, httptest.NewRequest(http.MethodPost, "/mutate", nil))
+	assert.Equal(t, http.StatusNotFound, plain.Code, "no admission on the plain port")
+	plain = httptest.NewRecorder()
+	h.PlainHandler().ServeHTTP(plain, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	assert.Equal(t, http.StatusOK, plain.Code)
+
 	rec := get("/metrics")
 	require.Equal(t, http.StatusOK, rec.Code)
 	body := rec.Body.String()
