@@ -188,6 +188,8 @@ func run(vaultBin, agentBin string, runs int, out io.Writer) error {
 	}
 
 	va, vk := results["vault agent"], results["vaultkube agent"]
+	self, _ := procMemory(os.Getpid())
+	fmt.Fprintf(out, "(this program's own VmRSS: %.1f MB, a floor for the init max RSS)\n", float64(self)/1024)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "metric (median of %d runs; memory: max)\tvault agent\tvaultkube agent\tratio\tgoal\n", runs)
 	row := func(name string, a, b float64, unit, goal string) {
