@@ -316,6 +316,7 @@ func localVault(t *testing.T, l *LocalExecutor, pod, token string, args ...strin
 
 func TestIntegrationRealVault(t *testing.T) {
 	bin := vaultBinary(t)
+	t.Parallel()
 	start := time.Now()
 	l := startVaultCluster(t, bin, 3)
 	cl := l.cluster()
@@ -451,6 +452,7 @@ func TestIntegrationRealVault(t *testing.T) {
 // through every target pod, which all unseal with the source keys.
 func TestIntegrationPivotRealVault(t *testing.T) {
 	bin := vaultBinary(t)
+	t.Parallel()
 	start := time.Now()
 	dir := t.TempDir()
 	runOn := func(cl *Cluster, stdin string, args ...string) (string, string, int) {
