@@ -267,3 +267,22 @@ func TestAnnotationDocs(t *testing.T) {
 	require.NoError(t, err, "run go test ./injector -run TestAnnotationDocs -update")
 	assert.Equal(t, string(want), got, "docs are stale: run with -update")
 }
+
+// TestDefaultsMatchTable checks, for every implemented row with a default, that setting the
+// annotation to its documented default changes nothing in the injected pod.
+func TestDefaultsMatchTable(t *testing.T) {
+	// Absent means "the agent's own default", which is the documented value; the explicit
+	// value is passed on and so shows in the agent configuration.
+	passedOn := map[string]bool{AnnClientMaxRetries: true, AnnClientTimeout: true}
+	for _, row := range append(append([]Annotation{}, Annotations...), Extensions...) {
+		if !row.Implemented || row.Default == "" || passedOn[row.Key] || row.Key == AnnInject {
+			continue
+		}
+		t.Run(row.Key, func(t *testing.T) {
+			without, _ := mustMutate(t, loadPod(t, "web", basic()), testConfig())
+			with, _ := mustMutate(t, loadPod(t, "web", basic(keyFor(row), row.Default)), testConfig())
+			delete(with.Annotations, keyFor(row))
+			assert.Equal(t, without, with)
+		})
+	}
+}
