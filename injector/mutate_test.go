@@ -538,6 +538,12 @@ func TestEnvMode(t *testing.T) {
 		assert.Same(t, pod, out, "nothing to wrap: unchanged")
 		assert.Len(t, warnings, 2)
 	})
+	t.Run("env prefix without env mode warns", func(t *testing.T) {
+		_, warnings, err := Mutate(loadPod(t, "web", basic(ExtEnvPrefix+"-db", "X_")), testConfig())
+		require.NoError(t, err)
+		require.Len(t, warnings, 1)
+		assert.Contains(t, warnings[0], "has no effect without vaultkube.io/agent-inject-env")
+	})
 	t.Run("reinjection unwraps first", func(t *testing.T) {
 		first, _ := mustMutate(t, loadPod(t, "web", basic(ExtInjectEnv, "true")), testConfig())
 		first.Annotations[AnnStatus] = "update"

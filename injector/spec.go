@@ -424,11 +424,19 @@ func (p *parser) orphans(keys []string, s *Spec) {
 	}
 	for _, k := range keys {
 		row, raw, ok := p.lookup(k)
+		if ok && row.Key == ExtEnvPrefix && !s.Env && declared[raw] {
+			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s has no effect without %s: \"true\"", k, ExtInjectEnv))
+			continue
+		}
 		if !ok || !row.PerSecret || !row.Implemented || raw == "" || declared[raw] || secretKeys[row.Key] {
 			continue
 		}
 		switch row.Key {
 		case AnnAuthConfig:
+			continue
+		}
+		if row.Key == ExtEnvPrefix && !s.Env {
+			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s has no effect without %s: \"true\"", k, ExtInjectEnv))
 			continue
 		}
 		p.warnings = append(p.warnings, fmt.Sprintf("annotation %s refers to secret %q, which no %s-%s annotation declares", k, raw, AnnSecret, raw))
