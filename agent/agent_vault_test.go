@@ -74,18 +74,23 @@ func TestVaultInitRendersSecrets(t *testing.T) {
 	)
 	source := filepath.Join(t.TempDir(), "tmpl")
 	require.NoError(t, os.WriteFile(source, []byte(`{{ with secret "secret/data/`+path+`" }}{{ .Data.data.username | toUpper }}{{ end }}`), 0o644))
-	cfg.Templates = append(cfg.Templates, agentconfig.Template{Name: "from-file", Source: source, Destination: filepath.Join(dir, "from-file")})
+	cfg.Templates = append(cfg.Templates,
+		agentconfig.Template{Name: "from-file", Source: source, Destination: filepath.Join(dir, "from-file")},
+		// Same text as "map" (consul-template keys templates by their text): both files render.
+		agentconfig.Template{Name: "map-copy", SecretPath: "secret/data/" + path, Destination: filepath.Join(dir, "map-copy"), Perms: "0640"})
 	cfg.ReadyFile = filepath.Join(dir, ".ready")
 	cfg.TokenSinkPath = filepath.Join(dir, "token")
 	var logs syncBuffer
 
 	start := time.Now()
 	require.NoError(t, runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning()))
-	t.Logf("init mode, 5 templates: %s from start to exit (in-process)", time.Since(start))
+	t.Logf("init mode, 6 templates: %s from start to exit (in-process)", time.Since(start))
 
 	m := readFile(t, filepath.Join(dir, "map"))
 	assert.True(t, strings.HasPrefix(m, "data: map[password:s3cr3t-init username:alice]\nmetadata: map["), "map format: %q", m)
 	assert.Equal(t, os.FileMode(0o600), fileMode(t, filepath.Join(dir, "map")))
+	assert.Equal(t, m, readFile(t, filepath.Join(dir, "map-copy")))
+	assert.Equal(t, os.FileMode(0o640), fileMode(t, filepath.Join(dir, "map-copy")))
 
 	var js struct {
 		Data     map[string]string `json:"data"`

@@ -46,7 +46,10 @@ type engine struct {
 
 func (e *engine) runnerConfig(token string) *ctconfig.Config {
 	conf := ctconfig.DefaultConfig()
-	conf.Once = e.once
+	// Not consul-template's once mode, even in init mode: it keys "already rendered" by
+	// template text, so of two templates with the same text (the same secret into two
+	// files) it renders one. The engine stops the runner itself after the first full pass.
+	conf.Once = false
 	tcs := make(ctconfig.TemplateConfigs, 0, len(e.templates))
 	for _, t := range e.templates {
 		tcs = append(tcs, t.ct.Copy())
@@ -176,25 +179,17 @@ func (e *engine) supervise(ctx context.Context, r *manager.Runner, ids int, read
 			return true, nil
 
 		case <-r.TemplateRenderedCh():
-			if err := afterPass(); err != nil && e.once {
+			err := afterPass()
+			if e.once && (err != nil || *ready) {
 				stopRunner(r)
 				return false, err
 			}
 
 		case <-r.DoneCh:
-			// Once mode: every template rendered and the runner stopped itself.
-			select {
-			case <-r.TemplateRenderedCh():
-			default:
-			}
-			if err := afterPass(); err != nil && e.once {
-				return false, err
-			}
+			// The runner stopped on its own (it does not, outside consul-template's once
+			// mode): start another one, or fail an init run.
 			if e.once {
-				if !*ready {
-					return false, fmt.Errorf("%w: the runner stopped before every template rendered", ErrRender)
-				}
-				return false, nil
+				return false, fmt.Errorf("%w: the runner stopped before every template rendered", ErrRender)
 			}
 			return true, nil
 		}
