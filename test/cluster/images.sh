@@ -34,9 +34,10 @@ image_vault() {
   local bb=/bin/busybox args=() t
   [ -x "$bb" ] || die "$bb is missing: apt-get install -y busybox-static (or run 'make deps')"
   [ -x "$VK_BIN/vault" ] || die "$VK_BIN/vault is missing: run 'make deps'"
-  fresh "$I/vault.tar" "$VK_BIN/vault" "$bb" && return 0
+  fresh "$I/vault.tar" "$VK_BIN/vault" "$bb" test/cluster/images.sh && return 0
   for t in sh ash cat rm ls mkdir mv cp echo sleep env ps test id chmod sha256sum wc head tail \
-    grep sed awk wget nc ln touch stat du df find xargs tee tr cut date hostname printf true false kill; do
+    grep sed awk wget nc ln touch stat du df find xargs tee tr cut date hostname printf true false kill \
+    base64 sha1sum md5sum od hexdump gzip tar less vi dd seq sort uniq; do
     args+=(-link "/bin/$t=busybox")
   done
   "$MKIMAGE" -o "$I/vault.tar" -ref vaultkube.local/vault:dev -entrypoint /bin/vault \
