@@ -35,13 +35,20 @@ else
   AGENT=bin/vaultkube
 fi
 [ -x "$AGENT" ] || die "$AGENT is missing: run \`make build\`"
+# Likewise the webhook's own binary (cmd/vaultkube-injector), which the cluster deploys.
+if [ -d cmd/vaultkube-injector ]; then
+  INJECTOR=bin/vaultkube-injector
+else
+  INJECTOR=bin/vaultkube
+fi
+[ -x "$INJECTOR" ] || die "$INJECTOR is missing: run \`make build\`"
 
 # What is measured: bin/ is shared, so say how these binaries were built (make build: static,
 # CGO_ENABLED=0, -ldflags -s -w).
 printf '== machine ==\n%s CPUs, load average %s (figures are noisy under load; ratios come from the same run)\n' \
   "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n== binaries ==\n'
-for b in bin/vaultkube "$AGENT" bin/kubectl-vault; do
+for b in "$INJECTOR" "$AGENT" bin/kubectl-vault; do
   printf '%-20s %6.1f MB  %s\n' "$b" "$(awk -v s="$(stat -c %s "$b")" 'BEGIN { print s / 1048576 }')" \
     "$(go version -m "$b" | awk '$2 ~ /^(CGO_ENABLED|-ldflags)=/ { sub(/^[ \t]*build[ \t]*/, ""); printf "%s  ", $0 }')"
 done
@@ -80,7 +87,7 @@ build_vault_k8s() {
   echo "$out"
 }
 
-args=(-vaultkube bin/vaultkube -kubectl-vault bin/kubectl-vault -agent "$AGENT"
+args=(-vaultkube "$INJECTOR" -kubectl-vault bin/kubectl-vault -agent "$AGENT"
   -vault "$VK_BIN/vault" -kubectl "$VK_BIN/kubectl" -kubeconfig "$VK_KUBECONFIG"
   -requests "$REQUESTS" -runs "$RUNS")
 

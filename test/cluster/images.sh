@@ -52,8 +52,9 @@ image_vaultkube() {
     go build -ldflags "-s -w" -o "$I/vaultkube-agent" ./cmd/vaultkube-agent
     extra=(-file "/vaultkube-agent=$I/vaultkube-agent")
   fi
+  go build -ldflags "-s -w" -o "$I/vaultkube-injector" ./cmd/vaultkube-injector
   "$MKIMAGE" -o "$I/vaultkube.tar" -ref vaultkube.local/vaultkube:dev -entrypoint /vaultkube \
-    -file "/vaultkube=$I/vaultkube" "${extra[@]}"
+    -file "/vaultkube=$I/vaultkube" -file "/vaultkube-injector=$I/vaultkube-injector" "${extra[@]}"
 }
 
 import() {
