@@ -61,5 +61,6 @@ func (b *builder) applyEnv() {
 		b.noop = true
 		return
 	}
-	pod.Spec.InitContainers = append([]corev1.Container{install}, pod.Spec.InitContainers...)
+	// last, so that existing init containers keep their indices (and the patch leaves them alone)
+	pod.Spec.InitContainers = append(pod.Spec.InitContainers, install)
 }

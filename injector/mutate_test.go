@@ -504,7 +504,7 @@ func TestEnvMode(t *testing.T) {
 		assert.Equal(t, "API_", ac.Templates[0].EnvPrefix)
 		assert.Equal(t, "DB_", ac.Templates[1].EnvPrefix)
 		assert.Empty(t, ac.Templates[1].Destination)
-		install := out.Spec.InitContainers[0]
+		install := out.Spec.InitContainers[len(out.Spec.InitContainers)-1]
 		assert.Equal(t, InstallContainerName, install.Name)
 		assert.Equal(t, []string{"/vaultkube", "agent", "install", "/vault/agent-bin"}, install.Command)
 		assert.Nil(t, findVolume(out, VolumeSecrets), "env mode writes no files")
@@ -537,6 +537,18 @@ func TestEnvMode(t *testing.T) {
 		require.NoError(t, err)
 		assert.Same(t, pod, out, "nothing to wrap: unchanged")
 		assert.Len(t, warnings, 2)
+	})
+	t.Run("install runs after the existing init containers, which keep their place", func(t *testing.T) {
+		pod := loadPod(t, "job-no-automount", basic(ExtInjectEnv, "true"))
+		out, _ := mustMutate(t, pod, testConfig())
+		require.Len(t, out.Spec.InitContainers, 2)
+		assert.Equal(t, "wait-db", out.Spec.InitContainers[0].Name)
+		assert.Equal(t, InstallContainerName, out.Spec.InitContainers[1].Name)
+		ops, err := Patch(pod, out)
+		require.NoError(t, err)
+		for _, op := range ops {
+			assert.NotEqual(t, "/spec/initContainers/0", op.Path, "the user's init container is not rewritten")
+		}
 	})
 	t.Run("env prefix without env mode warns", func(t *testing.T) {
 		_, warnings, err := Mutate(loadPod(t, "web", basic(ExtEnvPrefix+"-db", "X_")), testConfig())
