@@ -1,6 +1,9 @@
 package plugin
 
 import (
+	"fmt"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +178,37 @@ func TestPodNameCompletion(t *testing.T) {
 	assert.NotContains(t, out, "vault-0\n")
 	out, _, _ = run(t, healthy3(), "", "__complete", "port-forward", "")
 	assert.Contains(t, out, "active\nstandby\nvault-0\n")
+}
+
+// TestCLIContract writes every command with its flags and defaults to a golden file: the
+// whole command-line surface, so that a change to it is a visible, reviewed change.
+func TestCLIContract(t *testing.T) {
+	root, _ := newRoot(genericiooptions.NewTestIOStreamsDiscard(), nil)
+	var b strings.Builder
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" {
+			return
+		}
+		fmt.Fprintf(&b, "%s\n", c.UseLine())
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Hidden || f.Name == "help" {
+				return
+			}
+			short := ""
+			if f.Shorthand != "" {
+				short = "-" + f.Shorthand + ", "
+			}
+			def := f.DefValue
+			if home, err := os.UserHomeDir(); err == nil && home != "" {
+				def = strings.ReplaceAll(def, home, "$HOME") // --cache-dir
+			}
+			fmt.Fprintf(&b, "    %s--%s %s (default %q)\n", short, f.Name, f.Value.Type(), def)
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	golden(t, "cli-contract.txt", b.String())
 }
