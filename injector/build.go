@@ -26,18 +26,19 @@ const (
 	VolumeExtra    = "vaultkube-extra-secret"
 	VolumeAgentBin = "vaultkube-agent-bin"
 
-	HomePath     = "/home/vault"
-	TokenDir     = "/var/run/secrets/vaultkube/serviceaccount"
-	TokenPath    = TokenDir + "/token"
-	TLSPath      = "/vault/tls"
-	ExtraPath    = "/vault/custom"
-	AgentBinDir  = "/vault/agent-bin"
-	ReadyFile    = HomePath + "/ready"
+	HomePath    = "/home/vault"
+	TokenDir    = "/var/run/secrets/vaultkube/serviceaccount"
+	TokenPath   = TokenDir + "/token"
+	TLSPath     = "/vault/tls"
+	ExtraPath   = "/vault/custom"
+	AgentBinDir = "/vault/agent-bin"
+	ReadyFile   = HomePath + "/ready"
+	// AgentBinary is the default path of the agent binary in the agent image.
 	AgentBinary  = "/vaultkube"
 	serviceAcctK = "/var/run/secrets/kubernetes.io/serviceaccount"
 )
 
-// Commands of the injected containers (argv, no shell).
+// Commands of the injected containers with the default AgentBinary (argv, no shell).
 var (
 	AgentCommand   = []string{AgentBinary, "agent"}
 	ProbeCommand   = []string{AgentBinary, "agent", "probe"}
@@ -176,7 +177,7 @@ func (b *builder) apply() {
 		c.RestartPolicy = &always
 		if spec.PrePopulate {
 			c.StartupProbe = &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: append([]string(nil), ProbeCommand...)}},
+				ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: b.cfg.agentArgv("probe")}},
 				PeriodSeconds:    1,
 				TimeoutSeconds:   5,
 				FailureThreshold: 300,
@@ -496,7 +497,7 @@ func (b *builder) agentContainer(name, mode, ready string, mounts []corev1.Volum
 	return corev1.Container{
 		Name:                     name,
 		Image:                    b.spec.Image,
-		Command:                  append([]string(nil), AgentCommand...),
+		Command:                  b.cfg.agentArgv(),
 		Env:                      b.agentEnv(mode, ready),
 		Resources:                *res.DeepCopy(),
 		VolumeMounts:             append([]corev1.VolumeMount(nil), mounts...),

@@ -28,8 +28,10 @@ type Config struct {
 	VaultNamespace string
 	ProxyAddress   string
 	AgentImage     string
-	AuthType       string
-	AuthPath       string
+	// AgentBinary is the path of the vaultkube (or vaultkube-agent) binary in AgentImage.
+	AgentBinary string
+	AuthType    string
+	AuthPath    string
 	// DefaultTemplate is "map" or "json".
 	DefaultTemplate string
 	LogLevel        string
@@ -70,6 +72,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		AgentImage:             DefaultAgentImage,
+		AgentBinary:            AgentBinary,
 		AuthType:               "kubernetes",
 		AuthPath:               "auth/kubernetes",
 		DefaultTemplate:        "map",
@@ -105,6 +108,11 @@ func (c Config) Validate() error {
 	}
 	if c.AgentImage == "" {
 		add("agent image must not be empty")
+	}
+	if c.AgentBinary != "" {
+		if err := checkAbsPath(c.AgentBinary); err != nil {
+			add("agent binary: %v", err)
+		}
 	}
 	if err := checkOneOf("kubernetes", "jwt")(c.AuthType); err != nil {
 		add("auth type: %v", err)
@@ -154,6 +162,15 @@ func (c Config) ServerSupportsNativeSidecars() bool {
 		return false
 	}
 	return v.AtLeast(nativeSidecarMinVersion)
+}
+
+// agentArgv is the agent binary followed by "agent" and args.
+func (c Config) agentArgv(args ...string) []string {
+	bin := c.AgentBinary
+	if bin == "" {
+		bin = AgentBinary
+	}
+	return append([]string{bin, "agent"}, args...)
 }
 
 func (c Config) sizeLimit() *resource.Quantity {

@@ -17,7 +17,7 @@ func (b *builder) applyEnv() {
 	install := corev1.Container{
 		Name:                     InstallContainerName,
 		Image:                    spec.Image,
-		Command:                  append([]string(nil), InstallCommand...),
+		Command:                  b.cfg.agentArgv("install", AgentBinDir),
 		Resources:                res,
 		VolumeMounts:             []corev1.VolumeMount{{Name: VolumeAgentBin, MountPath: AgentBinDir}},
 		SecurityContext:          sc,

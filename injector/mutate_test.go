@@ -657,3 +657,19 @@ func walkStrings(v any, fn func(string)) {
 		}
 	}
 }
+
+func TestAgentBinary(t *testing.T) {
+	cfg := testConfig()
+	cfg.AgentBinary = "/vaultkube-agent"
+	cfg.NativeSidecar = NativeTrue
+	out, _ := mustMutate(t, loadPod(t, "web", basic()), cfg)
+	agent := findContainer(out.Spec.InitContainers, AgentContainerName)
+	assert.Equal(t, []string{"/vaultkube-agent", "agent"}, agent.Command)
+	assert.Equal(t, []string{"/vaultkube-agent", "agent", "probe"}, agent.StartupProbe.Exec.Command)
+	out, _ = mustMutate(t, loadPod(t, "web", basic(ExtInjectEnv, "true")), cfg)
+	install := findContainer(out.Spec.InitContainers, InstallContainerName)
+	assert.Equal(t, []string{"/vaultkube-agent", "agent", "install", "/vault/agent-bin"}, install.Command)
+	assert.Equal(t, ExecPrefix, findContainer(out.Spec.Containers, "web").Command[:4], "install always writes DIR/vaultkube")
+	cfg.AgentBinary = "vaultkube"
+	assert.ErrorContains(t, cfg.Validate(), "agent binary")
+}

@@ -112,6 +112,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.VaultNamespace, "vault-namespace", c.VaultNamespace, "default Vault Enterprise namespace")
 	fs.StringVar(&c.ProxyAddress, "proxy-address", c.ProxyAddress, "default HTTP(S) proxy for the agents' requests to Vault")
 	fs.StringVar(&c.AgentImage, "agent-image", c.AgentImage, "image of the injected agent containers")
+	fs.StringVar(&c.AgentBinary, "agent-binary", c.AgentBinary, "path of the agent binary in --agent-image (the full vaultkube binary or vaultkube-agent)")
 	fs.StringVar(&c.AuthType, "auth-type", c.AuthType, "default auth method: kubernetes or jwt")
 	fs.StringVar(&c.AuthPath, "auth-path", c.AuthPath, "default auth mount path")
 	fs.StringVar(&c.DefaultTemplate, "default-template", c.DefaultTemplate, "format of secrets without a template: map or json")
