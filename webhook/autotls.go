@@ -167,10 +167,14 @@ func (a *autoTLS) reconcile(ctx context.Context) error {
 	// replicas from serving; it is patched once it exists. Other errors stop here, so that
 	// a certificate from a new CA is never published before the bundle that trusts it.
 	if err := a.ensureCABundle(ctx, bundle); err != nil {
-		if !apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
+			a.log.Warn("MutatingWebhookConfiguration not found; its caBundle will be set once it exists", "name", a.opts.WebhookConfigName)
+		case apierrors.IsForbidden(err):
+			a.log.Warn("not allowed to update the MutatingWebhookConfiguration: its caBundle must be kept current by other means", "name", a.opts.WebhookConfigName, "error", err)
+		default:
 			return err
 		}
-		a.log.Warn("MutatingWebhookConfiguration not found; its caBundle will be set once it exists", "name", a.opts.WebhookConfigName)
 	}
 
 	want := map[string][]byte{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net"
 	"testing"
@@ -13,8 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func webhookConfig() *admissionregistrationv1.MutatingWebhookConfiguration {
@@ -152,6 +157,15 @@ func TestAutoTLSReconcile(t *testing.T) {
 		_, bundle := at2.state(t, client2)
 		assert.Equal(t, s.Data[keyCABundle], bundle)
 	})
+}
+
+func TestAutoTLSWithoutWebhookConfigAccess(t *testing.T) {
+	at, client, _ := newTestAutoTLS(t)
+	client.PrependReactor("get", "mutatingwebhookconfigurations", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations"}, "vaultkube-injector", errors.New("no RBAC"))
+	})
+	require.NoError(t, at.reconcile(context.Background()), "serving goes on; the caBundle is someone else's job")
+	require.NoError(t, at.load(context.Background()))
 }
 
 func TestAutoTLSLoad(t *testing.T) {
