@@ -113,9 +113,6 @@ type AnnotationError struct {
 
 func (e *AnnotationError) Error() string { return fmt.Sprintf("annotation %s: %s", e.Key, e.Problem) }
 
-// ErrNotInjected is returned by ParseAnnotations for pods that do not ask for injection.
-var ErrNotInjected = errors.New("pod does not request injection")
-
 // ParseAnnotations validates the vault.hashicorp.com/* and vaultkube.io/* annotations and
 // merges them with cfg into a Spec. Unknown and unimplemented annotations become warnings;
 // invalid values, templates that do not parse and path traversal become errors (all of them,
