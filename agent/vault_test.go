@@ -118,7 +118,7 @@ func startVault(bin string, tls bool) *testVault {
 	if err != nil {
 		return fail(err)
 	}
-	args := []string{"server", "-dev", fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-root-token-id=" + v.root}
+	args := []string{"server", "-dev", fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port)}
 	if tls {
 		v.addr = fmt.Sprintf("https://127.0.0.1:%d", port)
 		v.caCert = filepath.Join(v.dir, "vault-ca.pem")
@@ -126,7 +126,8 @@ func startVault(bin string, tls bool) *testVault {
 	}
 	v.cmd = exec.Command(bin, args...)
 	// Its own HOME: the dev server writes ~/.vault-token.
-	v.cmd.Env = []string{"HOME=" + v.dir, "PATH=/usr/bin:/bin"}
+	// The root token travels in the environment, never in argv.
+	v.cmd.Env = []string{"HOME=" + v.dir, "PATH=/usr/bin:/bin", "VAULT_DEV_ROOT_TOKEN_ID=" + v.root}
 	v.cmd.Stdout, v.cmd.Stderr = v.stdout, v.stdout
 	if err := v.cmd.Start(); err != nil {
 		return fail(err)

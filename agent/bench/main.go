@@ -278,8 +278,9 @@ func startVault(bin, dir string) (string, func(), error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "server", "-dev", fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-root-token-id="+rootToken)
-	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
+	cmd := exec.Command(bin, "server", "-dev", fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port))
+	// The root token travels in the environment, never in argv.
+	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin", "VAULT_DEV_ROOT_TOKEN_ID=" + rootToken}
 	logf, err := os.Create(filepath.Join(dir, "vault-server.log"))
 	if err != nil {
 		return "", nil, err
