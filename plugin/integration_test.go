@@ -579,3 +579,70 @@ func (w *interruptingWorkload) DeletePVC(ctx context.Context, name string) error
 	}
 	return w.LocalExecutor.DeletePVC(ctx, name)
 }
+
+// TestIntegrationRaftRecoverRealVault loses quorum (two of three pods gone) and recovers
+// vault-0 as a one-node cluster with `raft recover --restart`: its data is still there.
+func TestIntegrationRaftRecoverRealVault(t *testing.T) {
+	bin := vaultBinary(t)
+	t.Parallel()
+	dir := t.TempDir()
+	l := startVaultCluster(t, bin, 3)
+	runReal := func(stdin string, args ...string) (string, string, int) {
+		var out, errb strings.Builder
+		return runWith(t, l.cluster(), stdin, &out, &errb, args...)
+	}
+	keysOut := filepath.Join(dir, "init.json")
+	_, errOut, code := runReal("", "init", "--keys-out", keysOut, "--key-shares", "3", "--key-threshold", "2", "--unseal", "--wait", "40s", "--poll-interval", "250ms")
+	require.Equal(t, 0, code, errOut)
+	b, err := os.ReadFile(keysOut)
+	require.NoError(t, err)
+	var ij initJSON
+	require.NoError(t, json.Unmarshal(b, &ij))
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(ij.RootToken+"\n"), 0o600))
+	require.Eventually(t, func() bool {
+		_, err := localVault(t, l, "vault-0", ij.RootToken, "operator", "raft", "autopilot", "set-config", "-server-stabilization-time=2s")
+		return err == nil
+	}, 20*time.Second, 250*time.Millisecond)
+	require.Eventually(t, func() bool {
+		out, _, _ := runReal("", "status", "-o", "json", "--vault-token-file", tokenFile)
+		var st ClusterStatus
+		_ = json.Unmarshal([]byte(out), &st)
+		voters := 0
+		for _, p := range st.Raft {
+			if p.Voter {
+				voters++
+			}
+		}
+		return voters == 3
+	}, 40*time.Second, 500*time.Millisecond, "three voters")
+	o, err := localVault(t, l, "vault-0", ij.RootToken, "secrets", "enable", "-path=secret", "-version=1", "kv")
+	require.NoError(t, err, o)
+	o, err = localVault(t, l, "vault-0", ij.RootToken, "kv", "put", "secret/keep", "v=1")
+	require.NoError(t, err, o)
+
+	// Two pods and their volumes are gone for good: no quorum, no active pod.
+	require.NoError(t, l.ScaleStatefulSet(t.Context(), "vault", 1))
+	require.Eventually(t, func() bool {
+		_, _, code := runReal("", "status")
+		return code == 2
+	}, 30*time.Second, 500*time.Millisecond, "vault-0 kept leading without quorum")
+
+	out, errOut, code := runReal("", "raft", "recover", "--dry-run")
+	require.Equal(t, 0, code, errOut)
+	nodeID, err := os.ReadFile(filepath.Join(l.pods["vault-0"].dataDir, "node-id"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `[{"id":"`+strings.TrimSpace(string(nodeID))+`","address":"vault-0.vault-internal:8201","non_voter":false}]`, out)
+
+	_, errOut, code = runReal("", "raft", "recover", "--yes", "--restart")
+	require.Equal(t, 0, code, errOut)
+	_, errOut, code = runReal("", "unseal", "0", "--keys-file", keysOut, "--poll-interval", "250ms")
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, func() bool {
+		o, err := localVault(t, l, "vault-0", ij.RootToken, "kv", "get", "-field=v", "secret/keep")
+		return err == nil && strings.TrimSpace(o) == "1"
+	}, 30*time.Second, 250*time.Millisecond, "vault-0 did not lead a one-node cluster with its data")
+	out, _, code = runReal("", "status", "--vault-token-file", tokenFile)
+	t.Logf("status after raft recover:\n%s", out)
+	assert.Equal(t, 0, code)
+}
