@@ -451,6 +451,9 @@ func TestIntegrationRealVault(t *testing.T) {
 // interrupting the run once and resuming it: afterwards the source's secret is readable
 // through every target pod, which all unseal with the source keys.
 func TestIntegrationPivotRealVault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED in -short mode: this real-Vault test takes up to a minute; run without -short")
+	}
 	bin := vaultBinary(t)
 	t.Parallel()
 	start := time.Now()
@@ -583,6 +586,9 @@ func (w *interruptingWorkload) DeletePVC(ctx context.Context, name string) error
 // TestIntegrationRaftRecoverRealVault loses quorum (two of three pods gone) and recovers
 // vault-0 as a one-node cluster with `raft recover --restart`: its data is still there.
 func TestIntegrationRaftRecoverRealVault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED in -short mode: this real-Vault test takes up to a minute; run without -short")
+	}
 	bin := vaultBinary(t)
 	t.Parallel()
 	dir := t.TempDir()
