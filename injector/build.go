@@ -242,6 +242,10 @@ func (b *builder) sameUser() {
 
 func (b *builder) addVolumes() {
 	spec, pod := b.spec, b.pod
+	// room for ours at once: a Volume is large, growing the slice step by step copies a lot
+	vols := make([]corev1.Volume, len(pod.Spec.Volumes), len(pod.Spec.Volumes)+5)
+	copy(vols, pod.Spec.Volumes)
+	pod.Spec.Volumes = vols
 	mem := corev1.StorageMediumMemory
 	if !spec.Env {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeSecrets, VolumeSource: corev1.VolumeSource{

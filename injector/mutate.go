@@ -399,7 +399,14 @@ func comparePaths(a, b string) int {
 // EncodePatch writes operations as a JSON array, as json.Marshal would, without encoding
 // and re-scanning values that are already JSON (the elements Patch inserts).
 func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
-	buf := make([]byte, 0, 4096)
+	size := 2
+	for _, op := range ops {
+		size += len(op.Path) + 40
+		if raw, ok := op.Value.(json.RawMessage); ok {
+			size += len(raw)
+		}
+	}
+	buf := make([]byte, 0, size+256)
 	buf = append(buf, '[')
 	for i, op := range ops {
 		if i > 0 {
