@@ -109,6 +109,9 @@ func (g *Globals) validate(streams genericiooptions.IOStreams) error {
 	default:
 		return fmt.Errorf("--color must be auto, always or never, not %q", g.Color)
 	}
+	if g.ExecTimeout <= 0 {
+		return fmt.Errorf("--exec-timeout must be positive")
+	}
 	if strings.TrimSpace(g.VaultBin) == "" {
 		return fmt.Errorf("--vault-bin must not be empty")
 	}

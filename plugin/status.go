@@ -217,12 +217,12 @@ func collectStatus(ctx context.Context, g *Globals, c *Cluster, names []string, 
 			st.Autopilot = nil
 		}
 	}
-	judge(st, len(names) == 0)
+	judge(st, len(names) == 0, g.Selector)
 	return st, nil
 }
 
 // judge sets Healthy and the warnings, each naming the next command to run.
-func judge(st *ClusterStatus, allPods bool) {
+func judge(st *ClusterStatus, allPods bool, selector string) {
 	healthy := true
 	var sealed, uninit, inProgress []string
 	anyInit := false
@@ -270,7 +270,7 @@ func judge(st *ClusterStatus, allPods bool) {
 	}
 	if allPods && unsealed > 0 && activePod(st.Pods) == nil {
 		healthy = false
-		st.Warnings = append(st.Warnings, "no pod is active: check the pods' logs (`kubectl logs -l app.kubernetes.io/name=vault`)")
+		st.Warnings = append(st.Warnings, fmt.Sprintf("no pod is active: check the pods' logs (`kubectl logs -l %s`)", selector))
 	}
 	if len(st.Raft) > 0 && allPods {
 		inRaft := map[string]bool{}
