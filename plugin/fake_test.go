@@ -72,6 +72,7 @@ type fakeVault struct {
 	Files       map[string][]byte
 	Data        string // the "database": what a snapshot carries
 	NoSh        bool   // the image has no sh
+	NoTmp       bool   // the container has no writable /tmp
 
 	fc *fakeCluster // back pointer (its lock is held while a command runs)
 }
@@ -342,6 +343,11 @@ func (v *fakeVault) exec(cmd []string, in []byte, stdout, stderr io.Writer) erro
 			return fakeExitError{2}
 		}
 		return v.vault(cmd[4:], rest, stdout, stderr)
+	case len(cmd) == 3 && cmd[0] == "sh" && cmd[2] == tmpCheckScript:
+		if v.NoTmp {
+			return fakeExitError{1}
+		}
+		return nil
 	case len(cmd) == 4 && cmd[0] == "sh" && cmd[2] == `umask 077 && cat > "$0"`:
 		if v.NoSh {
 			return fakeExitError{127}

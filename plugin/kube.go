@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -177,11 +178,26 @@ func (k *kube) ScaleStatefulSet(ctx context.Context, name string, replicas int32
 	return err
 }
 
-// DeletePVC deletes a claim; one already gone is not an error (resume).
+// DeletePVC deletes a claim and waits until it is gone (its pvc-protection finalizer
+// holds it while a pod uses it), so that a new pod gets a new claim and volume. A claim
+// already gone is not an error (resume).
 func (k *kube) DeletePVC(ctx context.Context, name string) error {
 	err := k.cs.CoreV1().PersistentVolumeClaims(k.ns).Delete(ctx, name, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	werr := waitFor(ctx, 2*time.Minute, time.Second, func() (bool, error) {
+		_, err := k.cs.CoreV1().PersistentVolumeClaims(k.ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, nil
+	})
+	if werr != nil {
+		return fmt.Errorf("PVC %s is still there 2m after its deletion (a pod still uses it?)", name)
+	}
+	return nil
 }

@@ -312,6 +312,9 @@ func (o *PivotOptions) preflight(ctx context.Context) (*pivotJournal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkWritableTmp(ctx, o.cluster.Exec, pod0, o.g.Container); err != nil {
+		return nil, err
+	}
 	peers, err := o.v.raftPeers(ctx, activePod(sts).Pod, o.token)
 	if err != nil {
 		return nil, err

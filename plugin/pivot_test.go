@@ -180,6 +180,12 @@ func TestPivotPreflightRefusals(t *testing.T) {
 	assert.Contains(t, errOut, `pivot supports the Shamir seal only, but pod vault-0 uses "awskms"`)
 
 	f = newPivotFixture(t)
+	f.target.vaults["vault-0"].NoTmp = true
+	_, errOut, code = run(t, f.target, "", f.args("--dry-run")...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "has no writable /tmp, which a raft restore needs")
+
+	f = newPivotFixture(t)
 	require.NoError(t, os.WriteFile(f.snap+".sha256", []byte(strings.Repeat("0", 64)+"  source.snap\n"), 0o600))
 	_, errOut, code = run(t, f.target, "", f.args("--dry-run")...)
 	assert.Equal(t, 3, code)

@@ -294,6 +294,9 @@ func (o *SnapshotRestoreOptions) Run(ctx context.Context) error {
 		}
 	}
 
+	if err := checkWritableTmp(ctx, o.cluster.Exec, act.Pod, o.g.Container); err != nil {
+		return err
+	}
 	remote := remoteTemp(o.g, "restore")
 	defer removeInPod(ctx, o.cluster.Exec, act.Pod, remote)
 	f, err := os.Open(o.File)
@@ -348,6 +351,24 @@ func (o *SnapshotRestoreOptions) Run(ctx context.Context) error {
 		return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("pod %s sealed itself after the restore (the snapshot carries another cluster's keyring): unseal with that cluster's keys, `kubectl vault unseal --keys-file SOURCE_KEYS`", act.Pod)}
 	}
 	return nil
+}
+
+// tmpCheckScript succeeds when the container's temporary directory (as Vault's server process
+// sees it) exists and is writable: a raft restore writes its temporary file there.
+const tmpCheckScript = `d="${TMPDIR:-/tmp}"; [ -d "$d" ] && [ -w "$d" ]`
+
+// checkWritableTmp refuses early what Vault would refuse late ("failed to create temp
+// snapshot file"): the official image has no /tmp unless the chart mounts one.
+func checkWritableTmp(ctx context.Context, ex Executor, pod, container string) error {
+	var errb strings.Builder
+	err := ex.Exec(ctx, pod, []string{"sh", "-c", tmpCheckScript}, nil, io.Discard, &errb)
+	if err == nil {
+		return nil
+	}
+	if code, ok := exitStatus(err); ok && code == 1 {
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("container %s of pod %s has no writable /tmp, which a raft restore needs: mount an emptyDir at /tmp (or set TMPDIR to a writable directory)", container, pod)}
+	}
+	return nil // no sh, or another failure: let Vault answer
 }
 
 // raftActivePod finds the active pod and checks that the storage is raft.

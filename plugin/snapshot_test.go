@@ -208,3 +208,15 @@ func TestRaftRecover(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "read /vault/data/node-id in pod vault-0")
 }
+
+func TestSnapshotRestoreNeedsWritableTmp(t *testing.T) {
+	snap := saveSnapshot(t, healthy3())
+	fc := healthy3()
+	fc.vaults["vault-0"].NoTmp = true
+	_, errOut, code := run(t, fc, "", "snapshot", "restore", snap, "--yes", "--vault-token-file", writeTokenFile(t))
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "container vault of pod vault-0 has no writable /tmp, which a raft restore needs: mount an emptyDir at /tmp")
+	for _, a := range fc.argvs() {
+		assert.NotContains(t, a, "restore", "nothing was streamed or restored")
+	}
+}
