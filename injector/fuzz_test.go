@@ -1,6 +1,7 @@
 package injector
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -36,7 +37,11 @@ func FuzzParseAnnotations(f *testing.F) {
 		}
 		p := pod.DeepCopy()
 		p.Annotations = ann
+		before := p.DeepCopy()
 		out, _, err := Mutate(p, cfg)
+		if !reflect.DeepEqual(before, p) {
+			t.Fatalf("Mutate modified its input")
+		}
 		if err != nil {
 			return
 		}

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,7 +27,8 @@ const StatusInjected = "injected"
 
 // Mutate returns the pod with the agent injected, and admission warnings. A pod that does
 // not ask for injection, is already injected or lives in a skipped namespace comes back
-// unchanged (the same pointer). An error is a denial reason for the pod's author; it wraps
+// unchanged (the same pointer). Mutate does not modify pod; the result shares the parts it
+// did not change with pod, so treat both as read-only. An error is a denial reason for the pod's author; it wraps
 // *AnnotationError values.
 func Mutate(pod *corev1.Pod, cfg Config) (*corev1.Pod, []string, error) {
 	if pod == nil {
@@ -55,7 +58,7 @@ func Mutate(pod *corev1.Pod, cfg Config) (*corev1.Pod, []string, error) {
 	if err != nil {
 		return nil, warnings, err
 	}
-	out := pod.DeepCopy()
+	out := shallowCopy(pod)
 	if hadStatus {
 		strip(out)
 	}
@@ -70,6 +73,33 @@ func Mutate(pod *corev1.Pod, cfg Config) (*corev1.Pod, []string, error) {
 	}
 	out.Annotations[AnnStatus] = StatusInjected
 	return out, warnings, nil
+}
+
+// shallowCopy copies what Mutate changes (annotations, the container and volume lists, and
+// the slices it appends to, clipped so that appending reallocates) and shares the rest with
+// pod: a deep copy of a whole pod costs more than everything else Mutate does.
+func shallowCopy(pod *corev1.Pod) *corev1.Pod {
+	out := *pod
+	out.Annotations = maps.Clone(pod.Annotations)
+	out.Spec.Containers = cloneContainers(pod.Spec.Containers)
+	out.Spec.InitContainers = cloneContainers(pod.Spec.InitContainers)
+	out.Spec.Volumes = slices.Clip(pod.Spec.Volumes)
+	return &out
+}
+
+func cloneContainers(cs []corev1.Container) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs), len(cs)+2)
+	copy(out, cs)
+	for i := range out {
+		out[i].Command = slices.Clip(out[i].Command)
+		out[i].Args = slices.Clip(out[i].Args)
+		out[i].Env = slices.Clip(out[i].Env)
+		out[i].VolumeMounts = slices.Clip(out[i].VolumeMounts)
+	}
+	return out
 }
 
 // strip removes what an earlier injection added, so that injecting again (status other

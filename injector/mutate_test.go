@@ -673,3 +673,48 @@ func TestAgentBinary(t *testing.T) {
 	cfg.AgentBinary = "vaultkube"
 	assert.ErrorContains(t, cfg.Validate(), "agent binary")
 }
+
+// TestMutateLeavesInputAlone runs many shapes of injection over pods whose slices have
+// spare capacity (as decoded pods do) and checks that the input pod is never modified.
+func TestMutateLeavesInputAlone(t *testing.T) {
+	variants := [][]string{
+		nil,
+		{AnnInitFirst, "true"},
+		{ExtInjectEnv, "true"},
+		{ExtInjectEnv, "true", AnnInitFirst, "true"},
+		{AnnPrePopulateOnly, "true", AnnSecretVolumePath + "-db", "/etc/db"},
+		{AnnCopyVolumeMounts, "migrate", AnnJSONPatch, `[{"op":"add","path":"/env/-","value":{"name":"A","value":"b"}}]`},
+		{AnnStatus, "update"},
+	}
+	for _, fixture := range []string{"web", "job-no-automount"} {
+		for _, native := range []string{NativeTrue, NativeFalse} {
+			for _, v := range variants {
+				pod := loadPod(t, fixture, basic(append([]string{AnnRole, "r"}, v...)...))
+				// spare capacity everywhere, so that an append in place would show
+				grow := func(cs []corev1.Container) []corev1.Container {
+					for i := range cs {
+						cs[i].VolumeMounts = append(make([]corev1.VolumeMount, 0, len(cs[i].VolumeMounts)+8), cs[i].VolumeMounts...)
+						cs[i].Env = append(make([]corev1.EnvVar, 0, len(cs[i].Env)+8), cs[i].Env...)
+					}
+					return append(make([]corev1.Container, 0, len(cs)+8), cs...)
+				}
+				pod.Spec.Containers = grow(pod.Spec.Containers)
+				pod.Spec.InitContainers = grow(pod.Spec.InitContainers)
+				pod.Spec.Volumes = append(make([]corev1.Volume, 0, len(pod.Spec.Volumes)+8), pod.Spec.Volumes...)
+				before := pod.DeepCopy()
+				cfg := testConfig()
+				cfg.NativeSidecar = native
+				out, _, err := Mutate(pod, cfg)
+				require.NoError(t, err, "%s %s %v", fixture, native, v)
+				assert.Equal(t, before, pod, "%s %s %v", fixture, native, v)
+				// and the output does not change when the input's spare capacity is reused
+				snapshot := out.DeepCopy()
+				pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "late"})
+				for i := range pod.Spec.Containers {
+					pod.Spec.Containers[i].VolumeMounts = append(pod.Spec.Containers[i].VolumeMounts, corev1.VolumeMount{Name: "late"})
+				}
+				assert.Equal(t, snapshot, out, "%s %s %v", fixture, native, v)
+			}
+		}
+	}
+}
