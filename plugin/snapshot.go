@@ -456,15 +456,24 @@ func readChecksum(file string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
+	line, err := bufio.NewReader(io.LimitReader(f, 4096)).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return "", err
 	}
-	sum, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-	if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
+	sum, ok := parseChecksumLine(line)
+	if !ok {
 		return "", fmt.Errorf("%s.sha256 is not in sha256sum format", file)
 	}
-	return strings.ToLower(sum), nil
+	return sum, nil
+}
+
+// parseChecksumLine reads the hash of a sha256sum line ("<64 hex>  <name>").
+func parseChecksumLine(line string) (string, bool) {
+	sum, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
+		return "", false
+	}
+	return strings.ToLower(sum), true
 }
 
 func sha256File(file string) (string, error) {
