@@ -157,7 +157,7 @@ var Annotations = []Annotation{
 	{Key: AnnInjectToken, Default: "false", Implemented: true, Check: checkBool,
 		Doc: "Also write the agent's Vault token to `<secret-volume-path>/token`."},
 	{Key: AnnImage, Default: DefaultAgentImage, Flag: "--agent-image", Implemented: true, Check: checkNonEmpty,
-		Doc: "Image of the injected agent containers; it must hold the agent binary (`/vaultkube`, flag `--agent-binary`). A HashiCorp Vault image (as pinned for vault-k8s) is replaced by the default, with a warning."},
+		Doc: "Image of the injected agent containers; it must hold the agent binary (`/vaultkube-agent`, flag `--agent-binary`). A HashiCorp Vault image (as pinned for vault-k8s) is replaced by the default, with a warning."},
 	{Key: AnnRequestNamespace, Implemented: true,
 		Doc: "Informational: the namespace of the admission request (vault-k8s writes it; vaultkube reads and ignores it)."},
 	{Key: AnnInitFirst, Default: "false", Implemented: true, Check: checkBool,

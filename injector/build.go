@@ -34,7 +34,7 @@ const (
 	AgentBinDir = "/vault/agent-bin"
 	ReadyFile   = HomePath + "/ready"
 	// AgentBinary is the default path of the agent binary in the agent image.
-	AgentBinary  = "/vaultkube"
+	AgentBinary  = "/vaultkube-agent"
 	serviceAcctK = "/var/run/secrets/kubernetes.io/serviceaccount"
 )
 

@@ -506,7 +506,7 @@ func TestEnvMode(t *testing.T) {
 		assert.Empty(t, ac.Templates[1].Destination)
 		install := out.Spec.InitContainers[len(out.Spec.InitContainers)-1]
 		assert.Equal(t, InstallContainerName, install.Name)
-		assert.Equal(t, []string{"/vaultkube", "agent", "install", "/vault/agent-bin"}, install.Command)
+		assert.Equal(t, []string{"/vaultkube-agent", "agent", "install", "/vault/agent-bin"}, install.Command)
 		assert.Nil(t, findVolume(out, VolumeSecrets), "env mode writes no files")
 		assert.Nil(t, findContainer(out.Spec.Containers, AgentContainerName))
 		assert.Contains(t, web.VolumeMounts, corev1.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
@@ -660,15 +660,15 @@ func walkStrings(v any, fn func(string)) {
 
 func TestAgentBinary(t *testing.T) {
 	cfg := testConfig()
-	cfg.AgentBinary = "/vaultkube-agent"
+	cfg.AgentBinary = "/opt/agent/vaultkube"
 	cfg.NativeSidecar = NativeTrue
 	out, _ := mustMutate(t, loadPod(t, "web", basic()), cfg)
 	agent := findContainer(out.Spec.InitContainers, AgentContainerName)
-	assert.Equal(t, []string{"/vaultkube-agent", "agent"}, agent.Command)
-	assert.Equal(t, []string{"/vaultkube-agent", "agent", "probe"}, agent.StartupProbe.Exec.Command)
+	assert.Equal(t, []string{"/opt/agent/vaultkube", "agent"}, agent.Command)
+	assert.Equal(t, []string{"/opt/agent/vaultkube", "agent", "probe"}, agent.StartupProbe.Exec.Command)
 	out, _ = mustMutate(t, loadPod(t, "web", basic(ExtInjectEnv, "true")), cfg)
 	install := findContainer(out.Spec.InitContainers, InstallContainerName)
-	assert.Equal(t, []string{"/vaultkube-agent", "agent", "install", "/vault/agent-bin"}, install.Command)
+	assert.Equal(t, []string{"/opt/agent/vaultkube", "agent", "install", "/vault/agent-bin"}, install.Command)
 	assert.Equal(t, ExecPrefix, findContainer(out.Spec.Containers, "web").Command[:4], "install always writes DIR/vaultkube")
 	cfg.AgentBinary = "vaultkube"
 	assert.ErrorContains(t, cfg.Validate(), "agent binary")
