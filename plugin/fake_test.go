@@ -269,6 +269,12 @@ func (fc *fakeCluster) ScaleStatefulSet(_ context.Context, _ string, replicas in
 	return nil
 }
 
+func (fc *fakeCluster) PVCExists(_ context.Context, name string) (bool, error) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.pvcs[name], nil
+}
+
 func (fc *fakeCluster) DeletePVC(_ context.Context, name string) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()

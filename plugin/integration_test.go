@@ -186,6 +186,13 @@ func (l *LocalExecutor) DeletePVC(_ context.Context, name string) error {
 	return os.MkdirAll(p.dataDir, 0o700)
 }
 
+func (l *LocalExecutor) PVCExists(_ context.Context, name string) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.pods[strings.TrimPrefix(name, "data-")]
+	return ok, nil
+}
+
 // DeletePod restarts the server, as the StatefulSet recreates a deleted pod.
 func (l *LocalExecutor) DeletePod(_ context.Context, pod string) error {
 	l.mu.Lock()

@@ -201,3 +201,11 @@ func (k *kube) DeletePVC(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+func (k *kube) PVCExists(ctx context.Context, name string) (bool, error) {
+	_, err := k.cs.CoreV1().PersistentVolumeClaims(k.ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}

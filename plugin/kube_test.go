@@ -50,7 +50,13 @@ func TestKubeClusterAccess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), n)
 
+	ok, err := k.PVCExists(ctx, "data-vault-1")
+	require.NoError(t, err)
+	assert.True(t, ok)
 	require.NoError(t, k.DeletePVC(ctx, "data-vault-1"))
+	ok, err = k.PVCExists(ctx, "data-vault-1")
+	require.NoError(t, err)
+	assert.False(t, ok)
 	require.NoError(t, k.DeletePVC(ctx, "data-vault-1"), "an already deleted claim is fine (resume)")
 
 	require.NoError(t, k.CreateSecret(ctx, "vault-init", map[string][]byte{InitSecretKey: []byte("{}")}))

@@ -22,6 +22,7 @@ type Workload interface {
 	StatefulSetReplicas(ctx context.Context, name string) (int32, error)
 	ScaleStatefulSet(ctx context.Context, name string, replicas int32) error
 	DeletePVC(ctx context.Context, name string) error
+	PVCExists(ctx context.Context, name string) (bool, error)
 }
 
 // PivotOptions are the options of `kubectl vault pivot`.
@@ -336,8 +337,18 @@ func (o *PivotOptions) preflight(ctx context.Context) (*pivotJournal, error) {
 			j.Peers = append(j.Peers, p.NodeID)
 		}
 	}
-	for i := 1; i < int(replicas); i++ {
-		j.PVCs = append(j.PVCs, fmt.Sprintf("%s-%s-%d", o.DataClaim, name, i))
+	for i := 0; i < int(replicas); i++ {
+		pvc := fmt.Sprintf("%s-%s-%d", o.DataClaim, name, i)
+		ok, err := o.cluster.Workload.PVCExists(ctx, pvc)
+		if err != nil {
+			return nil, fmt.Errorf("read PVC %s: %w", pvc, err)
+		}
+		if !ok {
+			return nil, &CodedError{Code: ExitRefused, Err: fmt.Errorf("PVC %s not found: is --data-claim (%s) the name of the StatefulSet's volumeClaimTemplate?", pvc, o.DataClaim)}
+		}
+		if i > 0 {
+			j.PVCs = append(j.PVCs, pvc)
+		}
 	}
 	src := "unknown (plain key list)"
 	if o.keys.Threshold > 0 {

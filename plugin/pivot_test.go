@@ -180,6 +180,11 @@ func TestPivotPreflightRefusals(t *testing.T) {
 	assert.Contains(t, errOut, `pivot supports the Shamir seal only, but pod vault-0 uses "awskms"`)
 
 	f = newPivotFixture(t)
+	_, errOut, code = run(t, f.target, "", append(f.args("--dry-run"), "--data-claim", "vault-data")...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "PVC vault-data-vault-0 not found: is --data-claim (vault-data) the name of the StatefulSet's volumeClaimTemplate?")
+
+	f = newPivotFixture(t)
 	f.target.vaults["vault-0"].NoTmp = true
 	_, errOut, code = run(t, f.target, "", f.args("--dry-run")...)
 	assert.Equal(t, 3, code)
