@@ -259,7 +259,7 @@ func TestAnnotationDocs(t *testing.T) {
 	for _, row := range Annotations {
 		assert.Contains(t, got, "`"+row.Key, row.Key)
 	}
-	golden := filepath.Join("testdata", "annotations.md")
+	golden := filepath.Join("..", "docs", "annotations.md")
 	if *update {
 		require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
 	}
