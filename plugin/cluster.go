@@ -44,13 +44,14 @@ type PodDeleter interface {
 
 // Cluster is everything a subcommand needs from Kubernetes. Tests fill it with fakes.
 type Cluster struct {
-	Namespace string
-	Exec      Executor
-	Pods      PodLister
-	Secrets   SecretStore
-	Forwarder PortForwarder
-	Deleter   PodDeleter
-	Workload  Workload
+	Namespace  string
+	Exec       Executor
+	Pods       PodLister
+	Secrets    SecretStore
+	Forwarder  PortForwarder
+	Deleter    PodDeleter
+	Workload   Workload
+	ConfigMaps ConfigMapStore
 }
 
 // ErrPodNotFound is returned when a pod argument names no Vault server pod.

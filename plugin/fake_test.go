@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,7 @@ type fakeCluster struct {
 	replicas int32                 // StatefulSet replicas
 	stopped  map[string]*fakeVault // vaults of scaled-down pods, with their volumes
 	pvcs     map[string]bool       // existing PVCs
+	cms      map[string]map[string]string
 	uid      int
 	// scaleDownHook runs after a scale-down (to interrupt a pivot in tests).
 	afterStep func(what string) error
@@ -105,7 +107,7 @@ type fakeCluster struct {
 
 func newFakeCluster(n int, mk func(i int) *fakeVault) *fakeCluster {
 	fc := &fakeCluster{vaults: map[string]*fakeVault{}, secrets: map[string]map[string][]byte{},
-		replicas: int32(n), stopped: map[string]*fakeVault{}, pvcs: map[string]bool{}}
+		replicas: int32(n), stopped: map[string]*fakeVault{}, pvcs: map[string]bool{}, cms: map[string]map[string]string{}}
 	for i := 0; i < n; i++ {
 		fc.pvcs[fmt.Sprintf("data-vault-%d", i)] = true
 		name := fmt.Sprintf("vault-%d", i)
@@ -169,7 +171,7 @@ func sealed3() *fakeCluster {
 }
 
 func (fc *fakeCluster) cluster() *Cluster {
-	return &Cluster{Namespace: "vault", Exec: fc, Pods: fc, Secrets: fc, Forwarder: fc, Deleter: fc, Workload: fc}
+	return &Cluster{Namespace: "vault", Exec: fc, Pods: fc, Secrets: fc, Forwarder: fc, Deleter: fc, Workload: fc, ConfigMaps: fc}
 }
 
 func (fc *fakeCluster) ListPods(context.Context) ([]corev1.Pod, error) {
@@ -266,6 +268,33 @@ func (fc *fakeCluster) ScaleStatefulSet(_ context.Context, _ string, replicas in
 		fc.vaults[name] = v
 		fc.pods = append(fc.pods, fakePod(name))
 	}
+	return nil
+}
+
+func (fc *fakeCluster) GetConfigMap(_ context.Context, name string) (map[string]string, error) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	d, ok := fc.cms[name]
+	if !ok {
+		return nil, fmt.Errorf("configmap %s: %w", name, fs.ErrNotExist)
+	}
+	return d, nil
+}
+
+func (fc *fakeCluster) PutConfigMap(_ context.Context, name string, data map[string]string) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.cms[name] = data
+	return nil
+}
+
+func (fc *fakeCluster) DeleteConfigMap(_ context.Context, name string) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if _, ok := fc.cms[name]; !ok {
+		return fmt.Errorf("configmap %s: %w", name, fs.ErrNotExist)
+	}
+	delete(fc.cms, name)
 	return nil
 }
 

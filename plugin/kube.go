@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"time"
@@ -37,7 +38,7 @@ func newKubeCluster(g *Globals) (*Cluster, error) {
 		return nil, err
 	}
 	k := &kube{cfg: cfg, cs: cs, ns: ns, container: g.Container, selector: g.Selector}
-	return &Cluster{Namespace: ns, Exec: k, Pods: k, Secrets: k, Forwarder: k, Deleter: k, Workload: k}, nil
+	return &Cluster{Namespace: ns, Exec: k, Pods: k, Secrets: k, Forwarder: k, Deleter: k, Workload: k, ConfigMaps: k}, nil
 }
 
 // kube implements the cluster interfaces with client-go.
@@ -208,4 +209,42 @@ func (k *kube) PVCExists(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (k *kube) GetConfigMap(ctx context.Context, name string) (map[string]string, error) {
+	cm, err := k.cs.CoreV1().ConfigMaps(k.ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("configmap %s/%s: %w", k.ns, name, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
+}
+
+// PutConfigMap creates the ConfigMap or replaces its data.
+func (k *kube) PutConfigMap(ctx context.Context, name string, data map[string]string) error {
+	cms := k.cs.CoreV1().ConfigMaps(k.ns)
+	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = cms.Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: k.ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "kubectl-vault"}},
+			Data:       data,
+		}, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cm.Data = data
+	_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	return err
+}
+
+func (k *kube) DeleteConfigMap(ctx context.Context, name string) error {
+	err := k.cs.CoreV1().ConfigMaps(k.ns).Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("configmap %s/%s: %w", k.ns, name, fs.ErrNotExist)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"io/fs"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"os"
 	"path/filepath"
@@ -104,4 +105,18 @@ current-context: ctx
 		assert.NotNil(t, c.Exec)
 		assert.NotNil(t, c.Workload)
 	}
+}
+
+func TestKubeConfigMapStore(t *testing.T) {
+	ctx := context.Background()
+	k := &kube{cs: fake.NewClientset(), ns: "vault"}
+	_, err := k.GetConfigMap(ctx, "j")
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	require.NoError(t, k.PutConfigMap(ctx, "j", map[string]string{"a": "1"}))
+	require.NoError(t, k.PutConfigMap(ctx, "j", map[string]string{"a": "2"}))
+	d, err := k.GetConfigMap(ctx, "j")
+	require.NoError(t, err)
+	assert.Equal(t, "2", d["a"])
+	require.NoError(t, k.DeleteConfigMap(ctx, "j"))
+	assert.ErrorIs(t, k.DeleteConfigMap(ctx, "j"), fs.ErrNotExist)
 }

@@ -47,12 +47,12 @@ type PivotOptions struct {
 	Timeout             time.Duration
 	Poll                time.Duration
 
-	cluster   *Cluster
-	token     string
-	keys      *unsealKeys
-	j         *pivotJournal
-	v         *vaultCLI
-	confirmed bool
+	cluster *Cluster
+	token   string
+	keys    *unsealKeys
+	j       *pivotJournal
+	v       *vaultCLI
+	journal journalStore
 }
 
 // pivotJournal records a pivot run so that an interrupted one resumes where it stopped.
@@ -105,7 +105,8 @@ holds, scale to one replica, delete the other pods' PVCs, restore the snapshot w
 (Vault seals itself), write peers.json with pod 0's node id and restart it (a running Vault
 keeps the target's cached seal configuration, so the source keys only work after a restart),
 unseal with the source keys, scale back, unseal the new pods. A journal (--journal, a local
-file) records each finished step: after an interruption, --resume continues where it stopped.
+file) records each finished step (a local file, or configmap:NAME to resume from another machine): after an
+interruption, --resume continues where it stopped.
 Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, snapshots).
 With --source-addr the source's seal configuration is checked against the keys and its
 snapshot is taken over its API (token in a header) into --snapshot (default
@@ -132,7 +133,7 @@ source-<time>.snap) as the first step.`,
 	f.StringVar(&o.SourceCACert, "source-ca-cert", "", "local CA certificate file for --source-addr")
 	f.StringVar(&o.SourceTLSServerName, "source-tls-server-name", "", "TLS server name for --source-addr")
 	f.StringVar(&o.Backup, "backup", "", "where to save the backup snapshot of the target (default <statefulset>-backup-<time>.snap)")
-	f.StringVar(&o.Journal, "journal", "vault-pivot-journal.json", "journal file of the run (for --resume)")
+	f.StringVar(&o.Journal, "journal", "vault-pivot-journal.json", "journal of the run (for --resume): a local file, or configmap:NAME in the namespace")
 	f.StringVar(&o.DataClaim, "data-claim", "data", "name of the StatefulSet's volumeClaimTemplate holding /vault/data")
 	f.StringVar(&o.HeadlessService, "headless-service", "vault-internal", "headless Service that gives pods their raft address")
 	f.IntVar(&o.ClusterPort, "cluster-port", 8201, "Vault's cluster (raft) port")
@@ -176,18 +177,20 @@ func (o *PivotOptions) Validate() error {
 	if o.SourceAddr != "" && o.Snapshot == "" && !o.Resume {
 		o.Snapshot = "source-" + time.Now().UTC().Format("20060102T150405Z") + ".snap"
 	}
-	if o.Journal == "" {
-		return fmt.Errorf("--journal must name a file")
-	}
 	var err error
+	if o.journal, err = newJournalStore(o.Journal, o.cluster); err != nil {
+		return err
+	}
 	if o.keys, err = readKeysFile(o.SourceKeys, o.In, o.ErrOut); err != nil {
 		return err
 	}
 	if o.Resume {
 		return nil
 	}
-	if _, err := os.Stat(o.Journal); err == nil {
-		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s exists: a pivot was interrupted; continue it with --resume, or move the journal away", o.Journal)}
+	if _, err := o.journal.Load(context.Background()); err == nil {
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s exists: a pivot was interrupted; continue it with --resume, or remove the journal", o.journal)}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("journal %s: %w", o.journal, err)
 	}
 	if o.SourceAddr != "" {
 		if _, err := os.Lstat(o.Snapshot); err == nil {
@@ -214,18 +217,18 @@ func (o *PivotOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("pivot needs access to StatefulSets and PVCs, which this cluster access does not provide")
 	}
 	if o.Resume {
-		j, err := readJournal(o.Journal)
+		j, err := readJournal(ctx, o.journal)
 		if err != nil {
 			return err
 		}
 		o.j = j
 		if j.Namespace != o.cluster.Namespace {
-			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for namespace %s, not %s: pass -n %s", o.Journal, j.Namespace, o.cluster.Namespace, j.Namespace)}
+			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for namespace %s, not %s: pass -n %s", o.journal, j.Namespace, o.cluster.Namespace, j.Namespace)}
 		}
 		if o.Snapshot != "" && o.Snapshot != j.Snapshot {
-			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for snapshot %s, not %s", o.Journal, j.Snapshot, o.Snapshot)}
+			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for snapshot %s, not %s", o.journal, j.Snapshot, o.Snapshot)}
 		}
-		fmt.Fprintf(o.ErrOut, "Resuming the pivot of StatefulSet %s from %s (%d steps done).\n", j.StatefulSet, o.Journal, len(j.Done))
+		fmt.Fprintf(o.ErrOut, "Resuming the pivot of StatefulSet %s from %s (%d steps done).\n", j.StatefulSet, o.journal, len(j.Done))
 	} else {
 		j, err := o.preflight(ctx)
 		if err != nil {
@@ -247,8 +250,8 @@ func (o *PivotOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if !o.Resume {
-		if err := o.writeJournal(); err != nil {
-			return fmt.Errorf("journal %s cannot be written, so the pivot did not start: %w", o.Journal, err)
+		if err := o.writeJournal(ctx); err != nil {
+			return fmt.Errorf("journal %s cannot be written, so the pivot did not start: %w", o.journal, err)
 		}
 	}
 	for i, s := range steps {
@@ -264,11 +267,11 @@ func (o *PivotOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("pivot step %d (%s) failed: %w; fix the cause and run the same command with --resume", i+1, s.name, err)
 		}
 		o.j.Done = append(o.j.Done, s.name)
-		if err := o.writeJournal(); err != nil {
-			return fmt.Errorf("journal %s: %w", o.Journal, err)
+		if err := o.writeJournal(ctx); err != nil {
+			return fmt.Errorf("journal %s: %w", o.journal, err)
 		}
 	}
-	fmt.Fprintf(o.ErrOut, "Pivot done: every pod serves the source's data and unseals with the source keys. The journal %s can be removed.\n", o.Journal)
+	fmt.Fprintf(o.ErrOut, "Pivot done: every pod serves the source's data and unseals with the source keys. The journal %s can be removed.\n", o.journal)
 	return nil
 }
 
@@ -471,7 +474,7 @@ func (o *PivotOptions) stepConfirm(context.Context) error {
 	}
 	if line != o.j.StatefulSet {
 		// Declining leaves nothing changed: the journal goes away.
-		os.Remove(o.Journal)
+		_ = o.journal.Remove(context.Background())
 		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("pivot declined: nothing was changed (the backup %s stays)", o.j.Backup)}
 	}
 	return nil
@@ -728,33 +731,29 @@ func (o *PivotOptions) waitPods(ctx context.Context, what string, cond func([]co
 	return err
 }
 
-func (o *PivotOptions) writeJournal() error {
+func (o *PivotOptions) writeJournal(ctx context.Context) error {
 	o.j.Updated = time.Now().UTC()
 	b, err := json.MarshalIndent(o.j, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := o.Journal + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, o.Journal)
+	return o.journal.Save(context.WithoutCancel(ctx), append(b, '\n'))
 }
 
-func readJournal(p string) (*pivotJournal, error) {
-	b, err := os.ReadFile(p)
+func readJournal(ctx context.Context, js journalStore) (*pivotJournal, error) {
+	b, err := js.Load(ctx)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no journal %s: nothing to resume", p)
+		return nil, fmt.Errorf("no journal %s: nothing to resume", js)
 	}
 	if err != nil {
 		return nil, err
 	}
 	var j pivotJournal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("journal %s is damaged: %w", p, err)
+		return nil, fmt.Errorf("journal %s is damaged: %w", js, err)
 	}
 	if j.StatefulSet == "" || j.Pod0 == "" || j.Snapshot == "" {
-		return nil, fmt.Errorf("journal %s is incomplete", p)
+		return nil, fmt.Errorf("journal %s is incomplete", js)
 	}
 	return &j, nil
 }

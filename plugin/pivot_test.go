@@ -275,3 +275,29 @@ func TestPivotResumeChecksTheJournal(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "is damaged")
 }
+
+func TestPivotJournalInConfigMap(t *testing.T) {
+	f := newPivotFixture(t)
+	cl := f.target.cluster()
+	cl.Workload = &failingWorkload{fakeCluster: f.target}
+	base := []string{"pivot", "--snapshot", f.snap, "--source-keys", f.keys, "--vault-token-file", f.token,
+		"--journal", "configmap:vault-pivot", "--backup", filepath.Join(f.dir, "backup.snap"), "--poll-interval", "5ms", "--timeout", "2s", "--yes"}
+	var out1, err1 strings.Builder
+	_, errOut, code := runWith(t, cl, "", &out1, &err1, base...)
+	require.Equal(t, 1, code, errOut)
+	var j pivotJournal
+	require.NoError(t, json.Unmarshal([]byte(f.target.cms["vault-pivot"][journalKey]), &j))
+	assert.Equal(t, []string{"backup", "confirm", "leader", "remove-peers", "scale-down"}, j.Done)
+	assert.NotContains(t, f.target.cms["vault-pivot"][journalKey], testToken)
+
+	// A new run refuses while the journal is there; --resume finishes it.
+	_, errOut, code = run(t, f.target, "", base...)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "journal ConfigMap vault/vault-pivot exists")
+	_, errOut, code = run(t, f.target, "", append(base, "--resume")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "Resuming the pivot of StatefulSet vault from ConfigMap vault/vault-pivot (5 steps done).")
+	for p, v := range f.target.vaults {
+		assert.Equal(t, "source-data", v.Data, p)
+	}
+}
