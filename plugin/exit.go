@@ -10,7 +10,7 @@ const (
 	ExitRefused  = 3 // refused by a safety gate or declined by the user
 )
 
-// ExitError carries an exit code with an error.
+// CodedError carries an exit code with an error.
 type CodedError struct {
 	Code int
 	Err  error
