@@ -131,19 +131,38 @@ func (o *SnapshotSaveOptions) Run(ctx context.Context) error {
 		}()
 		w = f
 	}
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(w, h)}
-	var stderr strings.Builder
-	if err := o.cluster.Exec.Exec(ctx, act.Pod, []string{"cat", remote}, nil, cw, &stderr); err != nil {
-		return fmt.Errorf("stream the snapshot out of pod %s: %w %s", act.Pod, err, strings.TrimSpace(stderr.String()))
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	podSum, err := sha256InPod(ctx, o.cluster.Exec, act.Pod, remote)
-	if err != nil {
-		return err
-	}
-	if podSum != sum {
-		return fmt.Errorf("the snapshot was damaged in transit from pod %s (sha256 %s in the pod, %s here): try again", act.Pod, podSum, sum)
+	// An exec stream can end early without an error (kubernetes/kubernetes#124571): the
+	// checksum in the pod catches it, and a file destination is streamed again.
+	var sum string
+	var cw *countWriter
+	for attempt := 1; ; attempt++ {
+		h := sha256.New()
+		cw = &countWriter{w: io.MultiWriter(w, h)}
+		var stderr strings.Builder
+		err := o.cluster.Exec.Exec(ctx, act.Pod, []string{"cat", remote}, nil, cw, &stderr)
+		if err != nil {
+			err = fmt.Errorf("stream the snapshot out of pod %s: %w %s", act.Pod, err, strings.TrimSpace(stderr.String()))
+		} else {
+			sum = hex.EncodeToString(h.Sum(nil))
+			podSum, perr := sha256InPod(ctx, o.cluster.Exec, act.Pod, remote)
+			if perr != nil {
+				return perr
+			}
+			if podSum == sum {
+				break
+			}
+			err = fmt.Errorf("the snapshot was damaged in transit from pod %s (sha256 %s in the pod, %s here): try again", act.Pod, podSum, sum)
+		}
+		if f == nil || attempt == transferAttempts || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(o.ErrOut, "Warning: %v; streaming it again (attempt %d of %d).\n", err, attempt+1, transferAttempts)
+		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+			return serr
+		}
+		if terr := f.Truncate(0); terr != nil {
+			return terr
+		}
 	}
 	if f != nil {
 		if err := f.Sync(); err != nil {
@@ -299,23 +318,9 @@ func (o *SnapshotRestoreOptions) Run(ctx context.Context) error {
 	}
 	remote := remoteTemp(o.g, "restore")
 	defer removeInPod(ctx, o.cluster.Exec, act.Pod, remote)
-	f, err := os.Open(o.File)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
 	fmt.Fprintf(o.ErrOut, "Streaming the snapshot into pod %s...\n", act.Pod)
-	if err := writeInPod(ctx, o.cluster.Exec, act.Pod, remote, io.TeeReader(f, h)); err != nil {
-		return fmt.Errorf("stream the snapshot into pod %s: %w", act.Pod, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	podSum, err := sha256InPod(ctx, o.cluster.Exec, act.Pod, remote)
-	if err != nil {
+	if err := uploadVerified(ctx, o.cluster.Exec, act.Pod, remote, o.File, o.ErrOut); err != nil {
 		return err
-	}
-	if podSum != sum {
-		return fmt.Errorf("the snapshot was damaged in transit to pod %s: try again", act.Pod)
 	}
 	flags := []string{}
 	if o.Force {
@@ -416,6 +421,43 @@ func remoteTemp(g *Globals, kind string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return path.Join(g.DataDir, ".kubectl-vault-"+kind+"-"+hex.EncodeToString(b)+".snap")
+}
+
+// transferAttempts is how often a snapshot is streamed before a damaged transfer is an error.
+const transferAttempts = 3
+
+// uploadVerified streams a local file into the pod and checks its sha256 there; an exec
+// stream that ended early (it can, without an error: kubernetes/kubernetes#124571) is
+// streamed again, up to transferAttempts times.
+func uploadVerified(ctx context.Context, ex Executor, pod, remote, file string, errOut io.Writer) error {
+	for attempt := 1; ; attempt++ {
+		err := uploadOnce(ctx, ex, pod, remote, file)
+		if err == nil || attempt == transferAttempts || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(errOut, "Warning: %v; streaming it again (attempt %d of %d).\n", err, attempt+1, transferAttempts)
+	}
+}
+
+func uploadOnce(ctx context.Context, ex Executor, pod, remote, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if err := writeInPod(ctx, ex, pod, remote, io.TeeReader(f, h)); err != nil {
+		return fmt.Errorf("stream %s into pod %s: %w", filepath.Base(file), pod, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	podSum, err := sha256InPod(ctx, ex, pod, remote)
+	if err != nil {
+		return err
+	}
+	if podSum != sum {
+		return fmt.Errorf("%s was damaged in transit to pod %s (sha256 %s in the pod, %s here)", filepath.Base(file), pod, podSum, sum)
+	}
+	return nil
 }
 
 func removeInPod(ctx context.Context, ex Executor, pod, p string) {

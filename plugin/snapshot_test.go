@@ -1,6 +1,9 @@
 package plugin
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,4 +222,57 @@ func TestSnapshotRestoreNeedsWritableTmp(t *testing.T) {
 	for _, a := range fc.argvs() {
 		assert.NotContains(t, a, "restore", "nothing was streamed or restored")
 	}
+}
+
+// truncatingExec cuts the first upload's stdin and the first download's stdout in half, as
+// an exec stream that ends early without an error does (kubernetes/kubernetes#124571).
+type truncatingExec struct {
+	Executor
+	cutUpload, cutDownload bool
+}
+
+func (e *truncatingExec) Exec(ctx context.Context, pod string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if e.cutUpload && len(cmd) > 2 && cmd[0] == "sh" && strings.Contains(cmd[2], "cat >") {
+		e.cutUpload = false
+		b, _ := io.ReadAll(stdin)
+		stdin = bytes.NewReader(b[:len(b)/2])
+	}
+	if e.cutDownload && len(cmd) == 2 && cmd[0] == "cat" {
+		e.cutDownload = false
+		var buf bytes.Buffer
+		if err := e.Executor.Exec(ctx, pod, cmd, stdin, &buf, stderr); err != nil {
+			return err
+		}
+		_, err := stdout.Write(buf.Bytes()[:buf.Len()/2])
+		return err
+	}
+	return e.Executor.Exec(ctx, pod, cmd, stdin, stdout, stderr)
+}
+
+func TestSnapshotTransfersRetryDamagedStreams(t *testing.T) {
+	fc := healthy3()
+	cl := fc.cluster()
+	te := &truncatingExec{Executor: cl.Exec, cutUpload: true, cutDownload: true}
+	cl.Exec = te
+	snap := filepath.Join(t.TempDir(), "vault.snap")
+	tok := writeTokenFile(t)
+
+	var out, errb strings.Builder
+	_, errOut, code := runWith(t, cl, "", &out, &errb, "snapshot", "save", snap, "--vault-token-file", tok)
+	require.Equal(t, 0, code, errOut)
+	assert.False(t, te.cutDownload, "the first download was cut")
+	assert.Contains(t, errOut, "damaged in transit from pod vault-0")
+	assert.Contains(t, errOut, "streaming it again (attempt 2 of 3)")
+	b, err := os.ReadFile(snap)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(b), "SNAPSHOT:"), "the saved file is the whole snapshot")
+
+	fc.vaults["vault-0"].Data = "changed"
+	out.Reset()
+	errb.Reset()
+	_, errOut, code = runWith(t, cl, "", &out, &errb, "snapshot", "restore", snap, "--yes", "--vault-token-file", tok)
+	require.Equal(t, 0, code, errOut)
+	assert.False(t, te.cutUpload, "the first upload was cut")
+	assert.Contains(t, errOut, "damaged in transit to pod vault-0")
+	assert.Equal(t, "cluster-A", fc.vaults["vault-0"].Data, "the second, whole upload was restored")
 }
