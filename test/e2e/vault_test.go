@@ -3,9 +3,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,6 +175,8 @@ func TestKubectlVaultLifecycle(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(stdout, "active"), stdout)
 	assert.Equal(t, 2, strings.Count(stdout, "standby"), stdout)
 
+	c.checkPortForward(t, root)
+
 	_, err = c.vaultAsRoot(t, root, "vault secrets enable -path=secret kv-v2 >/dev/null\nvault kv put secret/lifecycle color=green >/dev/null")
 	require.NoError(t, err)
 
@@ -197,4 +201,54 @@ func TestKubectlVaultLifecycle(t *testing.T) {
 		out, err := c.vaultAsRoot(t, root, "vault kv get -field=color secret/lifecycle")
 		return err == nil && strings.TrimSpace(out) == "green"
 	}, 60*time.Second, 2*time.Second, "the secret is back after the restore")
+}
+
+// checkPortForward runs `kubectl vault port-forward` (to the active pod), reads the export
+// line it prints, and checks Vault's health through it; after a step-down the forward moves
+// to the new active pod.
+func (c *cluster) checkPortForward(t *testing.T, root string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, repoBinary(t, "kubectl-vault"), "--kubeconfig", c.kubeconfig, "-n", "vault", "port-forward", "--interval", "1s")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	defer func() { cancel(); _ = cmd.Wait() }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "export VAULT_ADDR="); ok {
+				addr <- strings.Trim(v, `"'`)
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-addr:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("kubectl vault port-forward printed no VAULT_ADDR: %s", stderr.String())
+	}
+	require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
+	health := func() int {
+		resp, err := http.Get(base + "/v1/sys/health")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// 200: initialised, unsealed, active (a standby answers 429).
+	require.Eventually(t, func() bool { return health() == 200 }, 30*time.Second, 500*time.Millisecond, "health through the forward")
+
+	before := c.activeVaultPod(t)
+	_, err = c.vaultAsRoot(t, root, "vault operator step-down")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		pods, err := c.client.CoreV1().Pods("vault").List(context.Background(), metav1.ListOptions{LabelSelector: "vault-active=true"})
+		return err == nil && len(pods.Items) == 1 && pods.Items[0].Name != before && health() == 200
+	}, 60*time.Second, time.Second, "the forward follows the new active pod after a step-down (was %s): %s", before, stderr.String())
 }
