@@ -4,7 +4,6 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,14 +57,7 @@ API server's audit log records). Exit codes: 0 ok, 1 error, 2 not in the desired
 		NewCmdRaft(g, streams),
 		NewCmdPivot(g, streams),
 		NewCmdCompletion(streams),
-		&cobra.Command{
-			Use:   "version",
-			Short: "Print the version",
-			Args:  cobra.NoArgs,
-			Run: func(cmd *cobra.Command, _ []string) {
-				fmt.Fprintln(streams.Out, version.String("kubectl-vault"))
-			},
-		},
+		version.NewCmd("kubectl-vault"),
 	)
 	return root, g
 }

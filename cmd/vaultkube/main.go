@@ -20,13 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(webhook.NewCmdInjector(), agent.NewCmdAgent(), csi.NewCmdProvider(), &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), version.String("vaultkube"))
-		},
-	})
+	root.AddCommand(webhook.NewCmdInjector(), agent.NewCmdAgent(), csi.NewCmdProvider(), version.NewCmd("vaultkube"))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

@@ -4,6 +4,8 @@ package version
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/spf13/cobra"
 )
 
 // Set with -ldflags "-X github.com/vaultkube/vaultkube/internal/version.Version=...".
@@ -15,4 +17,16 @@ var (
 // String is the one-line version shown by `vaultkube version` and `kubectl vault version`.
 func String(binary string) string {
 	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", binary, Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// NewCmd returns the `version` subcommand that every vaultkube binary has.
+func NewCmd(binary string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), String(binary))
+		},
+	}
 }
