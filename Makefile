@@ -13,8 +13,9 @@ all: build
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## Build kubectl-vault and vaultkube into bin/.
+build: ## Build kubectl-vault, vaultkube, vaultkube-injector and vaultkube-agent into bin/.
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	$(GO) build -tags nokube -ldflags '$(LDFLAGS)' -o bin/ ./cmd/vaultkube-injector
 
 packages: ## Install the Debian packages the local cluster needs (containerd, runc, CNI, ...).
 	hack/install-packages.sh
@@ -25,10 +26,12 @@ deps: packages ## Build (or reuse from ~/.cache/vaultkube) etcd, Kubernetes, Vau
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags nokube ./webhook/... ./cmd/vaultkube-injector/
 	$(GO) vet -tags e2e ./test/...
 
 test-unit: ## Unit tests (no cluster).
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags nokube ./webhook/...
 
 e2e: deps build ## End-to-end tests against the real local cluster (started if not running).
 	hack/e2e.sh

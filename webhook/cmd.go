@@ -20,8 +20,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/vaultkube/vaultkube/injector"
 )
 
@@ -48,8 +46,8 @@ type InjectorOptions struct {
 	Injector injector.Config
 
 	log      *slog.Logger
-	client   kubernetes.Interface // tests: the API for automatic TLS
-	listener net.Listener         // tests: serve on this listener instead of Listen
+	client   kubeClient   // tests: the API for automatic TLS
+	listener net.Listener // tests: serve on this listener instead of Listen
 	onServe  func(*Handler)
 }
 

@@ -1,10 +1,11 @@
+//go:build !nokube
+
 package webhook
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -32,8 +33,8 @@ func (o *InjectorOptions) kubeReachable() bool {
 	return o.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != ""
 }
 
-// discoverVersion asks the API server for its version until it answers, then sets it in
-// the handler's configuration so that --native-sidecar=auto can decide.
+// discoverVersion asks the API server (kubeconfig or in-cluster, through client-go) for its
+// version until it answers; see pollVersion.
 func (o *InjectorOptions) discoverVersion(ctx context.Context, h *Handler) {
 	cfg, err := restConfig(o.Kubeconfig)
 	if err != nil {
@@ -45,24 +46,11 @@ func (o *InjectorOptions) discoverVersion(ctx context.Context, h *Handler) {
 		o.log.Warn("API server version unknown: native sidecars stay off under --native-sidecar=auto", "error", err)
 		return
 	}
-	delay := time.Second
-	for {
+	o.pollVersion(ctx, h, func(context.Context) (string, error) {
 		v, err := dc.ServerVersion()
-		if err == nil {
-			c := h.Config()
-			c.ServerVersion = v.GitVersion
-			h.SetConfig(c)
-			o.log.Info("API server version discovered", "version", v.GitVersion, "nativeSidecars", c.ServerSupportsNativeSidecars())
-			return
+		if err != nil {
+			return "", err
 		}
-		o.log.Warn("asking the API server for its version", "error", err, "retryIn", delay.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		if delay < time.Minute {
-			delay *= 2
-		}
-	}
+		return v.GitVersion, nil
+	})
 }

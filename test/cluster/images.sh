@@ -52,7 +52,8 @@ image_vaultkube() {
     go build -ldflags "-s -w" -o "$I/vaultkube-agent" ./cmd/vaultkube-agent
     extra=(-file "/vaultkube-agent=$I/vaultkube-agent")
   fi
-  go build -ldflags "-s -w" -o "$I/vaultkube-injector" ./cmd/vaultkube-injector
+  # The webhook without client-go (-tags nokube): it serves from certificate files.
+  go build -tags nokube -ldflags "-s -w" -o "$I/vaultkube-injector" ./cmd/vaultkube-injector
   "$MKIMAGE" -o "$I/vaultkube.tar" -ref vaultkube.local/vaultkube:dev -entrypoint /vaultkube \
     -file "/vaultkube=$I/vaultkube" -file "/vaultkube-injector=$I/vaultkube-injector" "${extra[@]}"
 }

@@ -69,7 +69,7 @@ spec:
       - name: injector
         image: vaultkube.local/vaultkube:dev
         imagePullPolicy: Never
-        command: [/vaultkube-injector]
+        command: [/vaultkube]
         args: [injector, --listen=:8443, --vault-address=http://vault.vault.svc:8200,
                --agent-image=vaultkube.local/vaultkube:dev, --auto-tls-namespace=%[1]s,
                --auto-tls-service=injector, --auto-tls-webhook-config=%[2]s]
