@@ -314,7 +314,7 @@ func TestVaultSidecarRenewsAndLogsInAgain(t *testing.T) {
 
 func TestVaultSidecarRenewsLeases(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes about 8 s")
+		t.Skip("takes about 12 s")
 	}
 	if raceEnabled {
 		// consul-template v0.41.1 updates a renewed secret (dependency.updateSecret) while
@@ -324,20 +324,19 @@ func TestVaultSidecarRenewsLeases(t *testing.T) {
 	v := sharedVault(t)
 	dir := t.TempDir()
 	dest := filepath.Join(dir, "child-token")
-	// A leased, renewable secret: a child token with a 3 s TTL (the template writes it).
+	// A leased, renewable secret: a child token with a 5 s TTL (the template writes it).
 	cfg := v.config(t, "sidecar", "app", agentconfig.Template{Name: "child", Destination: dest, Perms: "0600",
-		Contents: `{{ with secret "auth/token/create" "policies=default" "ttl=3s" "explicit_max_ttl=1m" }}{{ .Auth.ClientToken }}{{ end }}`})
+		Contents: `{{ with secret "auth/token/create" "policies=default" "ttl=5s" "explicit_max_ttl=1m" }}{{ .Auth.ClientToken }}{{ end }}`})
 	var logs syncBuffer
 	stop := runSidecar(t, cfg, &logs)
 	waitFor(t, 10*time.Second, "the first render", func() bool { b, _ := os.ReadFile(dest); return len(b) > 0 })
 	child := readFile(t, dest)
 
-	time.Sleep(8 * time.Second) // well past the 3 s TTL
-	s, err := v.clientWithToken(t, child).Auth().Token().LookupSelf()
+	time.Sleep(12 * time.Second) // more than twice the 5 s TTL
+	// Valid after two TTLs: renewed. (Its remaining TTL may read 0 s just before a renewal,
+	// as Vault rounds to whole seconds, so the lookup itself is the check.)
+	_, err := v.clientWithToken(t, child).Auth().Token().LookupSelf()
 	require.NoError(t, err, "the lease was renewed: the child token is still valid")
-	ttl, err := s.TokenTTL()
-	require.NoError(t, err)
-	assert.Positive(t, ttl)
 	assert.Equal(t, child, readFile(t, dest), "renewed, not replaced")
 	require.NoError(t, stop())
 	assertNoSecretsInLogs(t, logs.String(), child)
