@@ -7,8 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+	"github.com/vaultkube/vaultkube/internal/podspec"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -53,7 +52,7 @@ var ourContainers = map[string]bool{AgentContainerName: true, InitContainerName:
 type builder struct {
 	spec     *Spec
 	cfg      Config
-	pod      *corev1.Pod
+	pod      *podspec.Pod
 	warnings []string
 	errs     []error
 	// noop is set when nothing should change after all (env mode with no container to wrap).
@@ -102,7 +101,7 @@ func (b *builder) apply() {
 			b.warnings = append(b.warnings, fmt.Sprintf("annotation %s: container %q is not in the pod and is ignored", AnnContainers, n))
 		}
 	}
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
+	for _, c := range append(append([]podspec.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
 		if ourContainers[c.Name] {
 			b.fail(AnnInject, "the pod already has a container named %q, which the injector needs", c.Name)
 		}
@@ -117,10 +116,10 @@ func (b *builder) apply() {
 	if spec.TokenVolumeName != "" && !haveVolume[spec.TokenVolumeName] {
 		b.fail(AnnServiceAccountTokenVolume, "the pod has no volume %q", spec.TokenVolumeName)
 	}
-	var copied []corev1.VolumeMount
+	var copied []podspec.VolumeMount
 	if spec.CopyVolumeMountsFrom != "" {
 		var found bool
-		for _, c := range append(append([]corev1.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
+		for _, c := range append(append([]podspec.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
 			if c.Name == spec.CopyVolumeMountsFrom {
 				found = true
 				for _, m := range c.VolumeMounts {
@@ -162,7 +161,7 @@ func (b *builder) apply() {
 	sc := b.securityContext()
 	native := b.native()
 
-	var initC, sidecar *corev1.Container
+	var initC, sidecar *podspec.Container
 	switch {
 	case spec.PrePopulateOnly:
 		c := b.agentContainer(InitContainerName, "init", "", agentMounts, res, sc)
@@ -173,11 +172,11 @@ func (b *builder) apply() {
 			ready = ReadyFile
 		}
 		c := b.agentContainer(AgentContainerName, "sidecar", ready, agentMounts, res, sc)
-		always := corev1.ContainerRestartPolicyAlways
+		always := podspec.ContainerRestartPolicyAlways
 		c.RestartPolicy = &always
 		if spec.PrePopulate {
-			c.StartupProbe = &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: b.cfg.agentArgv("probe")}},
+			c.StartupProbe = &podspec.Probe{
+				Exec:             &podspec.ExecAction{Command: b.cfg.agentArgv("probe")},
 				PeriodSeconds:    1,
 				TimeoutSeconds:   5,
 				FailureThreshold: 300,
@@ -210,7 +209,7 @@ func (b *builder) apply() {
 			for i := range pod.Spec.InitContainers {
 				b.mountSecrets(&pod.Spec.InitContainers[i], mountPaths)
 			}
-			pod.Spec.InitContainers = append([]corev1.Container{*initC}, pod.Spec.InitContainers...)
+			pod.Spec.InitContainers = append([]podspec.Container{*initC}, pod.Spec.InitContainers...)
 		} else {
 			pod.Spec.InitContainers = append(pod.Spec.InitContainers, *initC)
 		}
@@ -243,38 +242,36 @@ func (b *builder) sameUser() {
 func (b *builder) addVolumes() {
 	spec, pod := b.spec, b.pod
 	// room for ours at once: a Volume is large, growing the slice step by step copies a lot
-	vols := make([]corev1.Volume, len(pod.Spec.Volumes), len(pod.Spec.Volumes)+5)
+	vols := make([]podspec.Volume, len(pod.Spec.Volumes), len(pod.Spec.Volumes)+5)
 	copy(vols, pod.Spec.Volumes)
 	pod.Spec.Volumes = vols
-	mem := corev1.StorageMediumMemory
+	mem := podspec.StorageMediumMemory
 	if !spec.Env {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeSecrets, VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: mem, SizeLimit: b.cfg.sizeLimit()}}})
-		home := resource.MustParse("1Mi")
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeHome, VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: mem, SizeLimit: &home}}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeSecrets,
+			EmptyDir: &podspec.EmptyDirVolumeSource{Medium: mem, SizeLimit: b.cfg.sizeLimit()}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeHome,
+			EmptyDir: &podspec.EmptyDirVolumeSource{Medium: mem, SizeLimit: ptr(podspec.Quantity("1Mi"))}})
 	} else {
-		bin := resource.MustParse("128Mi")
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeAgentBin, VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &bin}}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeAgentBin,
+			EmptyDir: &podspec.EmptyDirVolumeSource{SizeLimit: ptr(podspec.Quantity("128Mi"))}})
 	}
 	if spec.TokenVolumeName == "" {
 		exp := b.cfg.TokenExpirationSeconds
 		if exp == 0 {
 			exp = 3600
 		}
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeToken, VolumeSource: corev1.VolumeSource{
-			Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
-				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: spec.TokenAudience, ExpirationSeconds: &exp, Path: "token"},
-			}}}}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeToken,
+			Projected: &podspec.ProjectedVolumeSource{Sources: []podspec.VolumeProjection{{
+				ServiceAccountToken: &podspec.ServiceAccountTokenProjection{Audience: spec.TokenAudience, ExpirationSeconds: &exp, Path: "token"},
+			}}}})
 	}
 	if spec.TLSSecret != "" {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeTLS, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: spec.TLSSecret}}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeTLS,
+			Secret: &podspec.SecretVolumeSource{SecretName: spec.TLSSecret}})
 	}
 	if spec.ExtraSecret != "" {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeExtra, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: spec.ExtraSecret}}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeExtra,
+			Secret: &podspec.SecretVolumeSource{SecretName: spec.ExtraSecret}})
 	}
 }
 
@@ -294,27 +291,27 @@ func (b *builder) mountPaths() []string {
 }
 
 // credentialMounts are what any process running the agent needs to log in.
-func (b *builder) credentialMounts() []corev1.VolumeMount {
+func (b *builder) credentialMounts() []podspec.VolumeMount {
 	tokenVol := VolumeToken
 	if b.spec.TokenVolumeName != "" {
 		tokenVol = b.spec.TokenVolumeName
 	}
-	mounts := []corev1.VolumeMount{{Name: tokenVol, MountPath: TokenDir, ReadOnly: true}}
+	mounts := []podspec.VolumeMount{{Name: tokenVol, MountPath: TokenDir, ReadOnly: true}}
 	if b.spec.TLSSecret != "" {
-		mounts = append(mounts, corev1.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
+		mounts = append(mounts, podspec.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
 	}
 	if b.spec.ExtraSecret != "" {
-		mounts = append(mounts, corev1.VolumeMount{Name: VolumeExtra, MountPath: ExtraPath, ReadOnly: true})
+		mounts = append(mounts, podspec.VolumeMount{Name: VolumeExtra, MountPath: ExtraPath, ReadOnly: true})
 	}
 	return mounts
 }
 
-func (b *builder) agentMounts(paths []string, copied []corev1.VolumeMount) []corev1.VolumeMount {
-	var mounts []corev1.VolumeMount
+func (b *builder) agentMounts(paths []string, copied []podspec.VolumeMount) []podspec.VolumeMount {
+	var mounts []podspec.VolumeMount
 	for _, p := range paths {
-		mounts = append(mounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: p})
+		mounts = append(mounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: p})
 	}
-	mounts = append(mounts, corev1.VolumeMount{Name: VolumeHome, MountPath: HomePath})
+	mounts = append(mounts, podspec.VolumeMount{Name: VolumeHome, MountPath: HomePath})
 	mounts = append(mounts, b.credentialMounts()...)
 	taken := map[string]bool{}
 	for _, m := range mounts {
@@ -331,7 +328,7 @@ func (b *builder) agentMounts(paths []string, copied []corev1.VolumeMount) []cor
 	return mounts
 }
 
-func (b *builder) mountSecrets(c *corev1.Container, paths []string) {
+func (b *builder) mountSecrets(c *podspec.Container, paths []string) {
 	for _, p := range paths {
 		conflict := false
 		for _, m := range c.VolumeMounts {
@@ -343,7 +340,7 @@ func (b *builder) mountSecrets(c *corev1.Container, paths []string) {
 			b.fail(AnnSecretVolumePath, "container %q already mounts something at %s", c.Name, p)
 			continue
 		}
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: p, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: p, ReadOnly: true})
 	}
 }
 
@@ -354,42 +351,42 @@ func (s *Spec) tokenPath() string {
 	return TokenPath
 }
 
-func (b *builder) resources() corev1.ResourceRequirements {
-	var r corev1.ResourceRequirements
-	set := func(list *corev1.ResourceList, name corev1.ResourceName, v string) {
+func (b *builder) resources() *podspec.ResourceRequirements {
+	r := &podspec.ResourceRequirements{}
+	set := func(list *podspec.ResourceList, name, v string) {
 		if v == "" {
 			return
 		}
 		if *list == nil {
-			*list = corev1.ResourceList{}
+			*list = podspec.ResourceList{}
 		}
-		(*list)[name] = mustQuantity(v)
+		(*list)[name] = podspec.Quantity(v)
 	}
 	s := b.spec
-	set(&r.Requests, corev1.ResourceCPU, s.RequestsCPU)
-	set(&r.Requests, corev1.ResourceMemory, s.RequestsMem)
-	set(&r.Requests, corev1.ResourceEphemeralStorage, s.RequestsEphemeral)
-	set(&r.Limits, corev1.ResourceCPU, s.LimitsCPU)
-	set(&r.Limits, corev1.ResourceMemory, s.LimitsMem)
-	set(&r.Limits, corev1.ResourceEphemeralStorage, s.LimitsEphemeral)
+	set(&r.Requests, podspec.ResourceCPU, s.RequestsCPU)
+	set(&r.Requests, podspec.ResourceMemory, s.RequestsMem)
+	set(&r.Requests, podspec.ResourceEphemeralStorage, s.RequestsEphemeral)
+	set(&r.Limits, podspec.ResourceCPU, s.LimitsCPU)
+	set(&r.Limits, podspec.ResourceMemory, s.LimitsMem)
+	set(&r.Limits, podspec.ResourceEphemeralStorage, s.LimitsEphemeral)
 	return r
 }
 
 // securityContext is restrictive by default and honours the pod-level context: without an
 // explicit annotation, a pod-level runAsUser/runAsGroup is inherited rather than overridden.
-func (b *builder) securityContext() *corev1.SecurityContext {
+func (b *builder) securityContext() *podspec.SecurityContext {
 	s := b.spec
 	if !s.SetSecurityContext {
 		return nil
 	}
 	podSC := b.pod.Spec.SecurityContext
 	if podSC == nil {
-		podSC = &corev1.PodSecurityContext{}
+		podSC = &podspec.PodSecurityContext{}
 	}
 	f := false
-	sc := &corev1.SecurityContext{
+	sc := &podspec.SecurityContext{
 		AllowPrivilegeEscalation: &f,
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		Capabilities:             &podspec.Capabilities{Drop: []string{"ALL"}},
 		ReadOnlyRootFilesystem:   ptr(true),
 	}
 	uid := s.RunAsUser
@@ -408,7 +405,7 @@ func (b *builder) securityContext() *corev1.SecurityContext {
 	}
 	sc.RunAsNonRoot = ptr(effective != nil && *effective != 0)
 	if podSC.SeccompProfile == nil {
-		sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+		sc.SeccompProfile = &podspec.SeccompProfile{Type: podspec.SeccompProfileTypeRuntimeDefault}
 	}
 	return sc
 }
@@ -478,7 +475,7 @@ func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
 	return c
 }
 
-func (b *builder) agentEnv(mode, ready string) []corev1.EnvVar {
+func (b *builder) agentEnv(mode, ready string) []podspec.EnvVar {
 	cfg := b.agentConfig(mode, ready)
 	if err := cfg.Validate(); err != nil {
 		b.errs = append(b.errs, fmt.Errorf("internal error: the agent configuration is invalid: %w", err))
@@ -487,25 +484,25 @@ func (b *builder) agentEnv(mode, ready string) []corev1.EnvVar {
 	if err != nil {
 		b.errs = append(b.errs, fmt.Errorf("internal error: encode agent configuration: %w", err))
 	}
-	env := []corev1.EnvVar{{Name: agentconfig.EnvVar, Value: string(raw)}}
+	env := []podspec.EnvVar{{Name: agentconfig.EnvVar, Value: string(raw)}}
 	if b.spec.GoMaxProcs != "" && mode != "exec" {
-		env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", Value: b.spec.GoMaxProcs})
+		env = append(env, podspec.EnvVar{Name: "GOMAXPROCS", Value: b.spec.GoMaxProcs})
 	}
 	if b.spec.ProxyAddress != "" && mode != "exec" {
-		env = append(env, corev1.EnvVar{Name: "HTTPS_PROXY", Value: b.spec.ProxyAddress})
+		env = append(env, podspec.EnvVar{Name: "HTTPS_PROXY", Value: b.spec.ProxyAddress})
 	}
 	return env
 }
 
-func (b *builder) agentContainer(name, mode, ready string, mounts []corev1.VolumeMount, res corev1.ResourceRequirements, sc *corev1.SecurityContext) corev1.Container {
-	return corev1.Container{
+func (b *builder) agentContainer(name, mode, ready string, mounts []podspec.VolumeMount, res *podspec.ResourceRequirements, sc *podspec.SecurityContext) podspec.Container {
+	return podspec.Container{
 		Name:                     name,
 		Image:                    b.spec.Image,
 		Command:                  b.cfg.agentArgv(),
 		Env:                      b.agentEnv(mode, ready),
-		Resources:                *res.DeepCopy(),
-		VolumeMounts:             append([]corev1.VolumeMount(nil), mounts...),
+		Resources:                res.DeepCopy(),
+		VolumeMounts:             append([]podspec.VolumeMount(nil), mounts...),
 		SecurityContext:          sc.DeepCopy(),
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		TerminationMessagePolicy: podspec.TerminationMessageFallbackToLogsOnError,
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
-	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/vaultkube/vaultkube/internal/kubeval"
 )
 
 func checkBool(v string) error {
@@ -51,7 +51,7 @@ func checkQuantity(v string) error {
 	if v == "" {
 		return nil
 	}
-	q, err := resource.ParseQuantity(v)
+	q, err := kubeval.ParseQuantity(v)
 	if err != nil {
 		return fmt.Errorf("%q is not a resource quantity", v)
 	}
@@ -173,14 +173,14 @@ func checkMountPath(v string) error {
 }
 
 func checkDNSSubdomain(v string) error {
-	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+	if errs := kubeval.IsDNS1123Subdomain(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid object name: %s", v, strings.Join(errs, "; "))
 	}
 	return nil
 }
 
 func checkDNSLabel(v string) error {
-	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+	if errs := kubeval.IsDNS1123Label(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid name: %s", v, strings.Join(errs, "; "))
 	}
 	return nil
@@ -209,7 +209,7 @@ func checkEnvPrefix(v string) error {
 	if v == "" {
 		return nil
 	}
-	if errs := validation.IsEnvVarName(v); len(errs) > 0 {
+	if errs := kubeval.IsEnvVarName(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid environment variable prefix", v)
 	}
 	return nil
@@ -287,10 +287,10 @@ func splitCommand(s string) ([]string, error) {
 	return args, nil
 }
 
-func mustQuantity(v string) resource.Quantity {
-	q, err := resource.ParseQuantity(v)
+func mustQuantity(v string) kubeval.Quantity {
+	q, err := kubeval.ParseQuantity(v)
 	if err != nil {
-		return resource.Quantity{}
+		return kubeval.Quantity{}
 	}
 	return q
 }

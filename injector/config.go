@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-	utilversion "k8s.io/apimachinery/pkg/util/version"
+	"github.com/vaultkube/vaultkube/internal/kubeval"
+	"github.com/vaultkube/vaultkube/internal/podspec"
 )
 
 // DefaultAgentImage is the agent image when neither the flag nor the annotation sets one.
@@ -17,9 +17,6 @@ const (
 	NativeTrue  = "true"
 	NativeFalse = "false"
 )
-
-// nativeSidecarMinVersion is the first Kubernetes release with sidecar containers on by default.
-var nativeSidecarMinVersion = utilversion.MajorMinor(1, 29)
 
 // Config holds the cluster-wide defaults of the injector (flags of `vaultkube injector`).
 // Annotations override most of them per pod.
@@ -136,7 +133,7 @@ func (c Config) Validate() error {
 		add("native sidecar: %v", err)
 	}
 	if c.ServerVersion != "" {
-		if _, err := utilversion.ParseGeneric(c.ServerVersion); err != nil {
+		if _, err := kubeval.ParseGenericVersion(c.ServerVersion); err != nil {
 			add("server version %q: %v", c.ServerVersion, err)
 		}
 	}
@@ -157,11 +154,11 @@ func (c Config) ServerSupportsNativeSidecars() bool {
 	if c.ServerVersion == "" {
 		return false
 	}
-	v, err := utilversion.ParseGeneric(c.ServerVersion)
+	v, err := kubeval.ParseGenericVersion(c.ServerVersion)
 	if err != nil {
 		return false
 	}
-	return v.AtLeast(nativeSidecarMinVersion)
+	return v.AtLeast(1, 29) // native sidecars are on by default from 1.29
 }
 
 // agentArgv is the agent binary followed by "agent" and args.
@@ -173,13 +170,10 @@ func (c Config) agentArgv(args ...string) []string {
 	return append([]string{bin, "agent"}, args...)
 }
 
-func (c Config) sizeLimit() *resource.Quantity {
-	if c.SecretsVolumeSizeLimit == "" {
+func (c Config) sizeLimit() *podspec.Quantity {
+	if c.SecretsVolumeSizeLimit == "" || checkQuantity(c.SecretsVolumeSizeLimit) != nil {
 		return nil
 	}
-	q, err := resource.ParseQuantity(c.SecretsVolumeSizeLimit)
-	if err != nil {
-		return nil
-	}
+	q := podspec.Quantity(c.SecretsVolumeSizeLimit)
 	return &q
 }

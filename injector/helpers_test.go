@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vaultkube/vaultkube/internal/podspec"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -19,12 +20,16 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 // loadPod reads testdata/pods/<name>.yaml and sets the annotations.
-func loadPod(t testing.TB, name string, ann map[string]string) *corev1.Pod {
+func loadPod(t testing.TB, name string, ann map[string]string) *podspec.Pod {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "pods", name+".yaml"))
 	require.NoError(t, err)
-	var pod corev1.Pod
-	require.NoError(t, yaml.UnmarshalStrict(raw, &pod))
+	// strictly against k8s.io/api first: a typo in a test pod must not pass unnoticed
+	require.NoError(t, yaml.UnmarshalStrict(raw, &corev1.Pod{}))
+	js, err := yaml.YAMLToJSON(raw)
+	require.NoError(t, err)
+	var pod podspec.Pod
+	require.NoError(t, json.Unmarshal(js, &pod))
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
@@ -55,7 +60,7 @@ func basic(extra ...string) map[string]string {
 	return ann
 }
 
-func mustMutate(t testing.TB, pod *corev1.Pod, cfg Config) (*corev1.Pod, []string) {
+func mustMutate(t testing.TB, pod *podspec.Pod, cfg Config) (*podspec.Pod, []string) {
 	t.Helper()
 	out, warnings, err := Mutate(pod, cfg)
 	require.NoError(t, err)
@@ -63,7 +68,7 @@ func mustMutate(t testing.TB, pod *corev1.Pod, cfg Config) (*corev1.Pod, []strin
 	return out, warnings
 }
 
-func findContainer(cs []corev1.Container, name string) *corev1.Container {
+func findContainer(cs []podspec.Container, name string) *podspec.Container {
 	for i := range cs {
 		if cs[i].Name == name {
 			return &cs[i]
@@ -72,7 +77,7 @@ func findContainer(cs []corev1.Container, name string) *corev1.Container {
 	return nil
 }
 
-func findVolume(pod *corev1.Pod, name string) *corev1.Volume {
+func findVolume(pod *podspec.Pod, name string) *podspec.Volume {
 	for i := range pod.Spec.Volumes {
 		if pod.Spec.Volumes[i].Name == name {
 			return &pod.Spec.Volumes[i]
@@ -82,7 +87,7 @@ func findVolume(pod *corev1.Pod, name string) *corev1.Volume {
 }
 
 // agentConfigOf decodes (strictly) the agent configuration of a container.
-func agentConfigOf(t testing.TB, c *corev1.Container) agentconfig.Config {
+func agentConfigOf(t testing.TB, c *podspec.Container) agentconfig.Config {
 	t.Helper()
 	require.NotNil(t, c)
 	for _, e := range c.Env {
@@ -102,7 +107,7 @@ func agentConfigOf(t testing.TB, c *corev1.Container) agentconfig.Config {
 // podProblems checks the structural rules the API server's validation enforces on what
 // the injector changes: unique names, mounts of existing volumes at distinct paths, probes
 // and restart policies only where Kubernetes allows them.
-func podProblems(pod *corev1.Pod) []string {
+func podProblems(pod *podspec.Pod) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	volumes := map[string]bool{}
@@ -113,7 +118,7 @@ func podProblems(pod *corev1.Pod) []string {
 		volumes[v.Name] = true
 	}
 	names := map[string]bool{}
-	check := func(c corev1.Container, init bool) {
+	check := func(c podspec.Container, init bool) {
 		if c.Name == "" || names[c.Name] {
 			add("empty or duplicate container name %q", c.Name)
 		}
@@ -134,7 +139,7 @@ func podProblems(pod *corev1.Pod) []string {
 				add("container %s mount path %q", c.Name, m.MountPath)
 			}
 		}
-		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == podspec.ContainerRestartPolicyAlways
 		if sidecar && !init {
 			add("restartPolicy on regular container %s", c.Name)
 		}
@@ -149,4 +154,28 @@ func podProblems(pod *corev1.Pod) []string {
 		check(c, false)
 	}
 	return problems
+}
+
+// deepCopyPod copies a pod through its JSON (podspec keeps every field of containers and
+// volumes through JSON).
+func deepCopyPod(p *podspec.Pod) *podspec.Pod {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	var out podspec.Pod
+	if err := json.Unmarshal(raw, &out); err != nil {
+		panic(err)
+	}
+	return &out
+}
+
+// podText is the pod's JSON: what Mutate must leave alone is compared this way (the kept
+// JSON inside podspec values may differ in key order between equal pods).
+func podText(p *podspec.Pod) string {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return string(raw)
 }

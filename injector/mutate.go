@@ -16,8 +16,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vaultkube/vaultkube/internal/podspec"
 	"gomodules.xyz/jsonpatch/v2"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -30,7 +30,7 @@ const StatusInjected = "injected"
 // unchanged (the same pointer). Mutate does not modify pod; the result shares the parts it
 // did not change with pod, so treat both as read-only. An error is a denial reason for the pod's author; it wraps
 // *AnnotationError values.
-func Mutate(pod *corev1.Pod, cfg Config) (*corev1.Pod, []string, error) {
+func Mutate(pod *podspec.Pod, cfg Config) (*podspec.Pod, []string, error) {
 	if pod == nil {
 		return nil, nil, errors.New("no pod in the request")
 	}
@@ -78,7 +78,7 @@ func Mutate(pod *corev1.Pod, cfg Config) (*corev1.Pod, []string, error) {
 // shallowCopy copies what Mutate changes (annotations, the container and volume lists, and
 // the slices it appends to, clipped so that appending reallocates) and shares the rest with
 // pod: a deep copy of a whole pod costs more than everything else Mutate does.
-func shallowCopy(pod *corev1.Pod) *corev1.Pod {
+func shallowCopy(pod *podspec.Pod) *podspec.Pod {
 	out := *pod
 	out.Annotations = maps.Clone(pod.Annotations)
 	out.Spec.Containers = cloneContainers(pod.Spec.Containers)
@@ -87,11 +87,11 @@ func shallowCopy(pod *corev1.Pod) *corev1.Pod {
 	return &out
 }
 
-func cloneContainers(cs []corev1.Container) []corev1.Container {
+func cloneContainers(cs []podspec.Container) []podspec.Container {
 	if cs == nil {
 		return nil
 	}
-	out := make([]corev1.Container, len(cs), len(cs)+2)
+	out := make([]podspec.Container, len(cs), len(cs)+2)
 	copy(out, cs)
 	for i := range out {
 		out[i].Command = slices.Clip(out[i].Command)
@@ -104,21 +104,21 @@ func cloneContainers(cs []corev1.Container) []corev1.Container {
 
 // strip removes what an earlier injection added, so that injecting again (status other
 // than "injected") does not duplicate containers or volumes.
-func strip(pod *corev1.Pod) {
-	keepContainers := func(cs []corev1.Container) []corev1.Container {
-		var out []corev1.Container
+func strip(pod *podspec.Pod) {
+	keepContainers := func(cs []podspec.Container) []podspec.Container {
+		var out []podspec.Container
 		for _, c := range cs {
 			if ourContainers[c.Name] {
 				continue
 			}
-			var mounts []corev1.VolumeMount
+			var mounts []podspec.VolumeMount
 			for _, m := range c.VolumeMounts {
 				if !ourVolumes[m.Name] && m.MountPath != TokenDir {
 					mounts = append(mounts, m)
 				}
 			}
 			c.VolumeMounts = mounts
-			var env []corev1.EnvVar
+			var env []podspec.EnvVar
 			for _, e := range c.Env {
 				if e.Name != agentconfig.EnvVar {
 					env = append(env, e)
@@ -134,7 +134,7 @@ func strip(pod *corev1.Pod) {
 	}
 	pod.Spec.InitContainers = keepContainers(pod.Spec.InitContainers)
 	pod.Spec.Containers = keepContainers(pod.Spec.Containers)
-	var vols []corev1.Volume
+	var vols []podspec.Volume
 	for _, v := range pod.Spec.Volumes {
 		if !ourVolumes[v.Name] {
 			vols = append(vols, v)
@@ -173,20 +173,20 @@ type patchView struct {
 }
 
 // containerDelta holds the fields Mutate changes on containers it did not add, with the
-// JSON names and omitempty of corev1.Container.
+// JSON names and omitempty of podspec.Container.
 type containerDelta struct {
-	Command      []string             `json:"command,omitempty"`
-	Args         []string             `json:"args,omitempty"`
-	Env          []corev1.EnvVar      `json:"env,omitempty"`
-	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+	Command      []string              `json:"command,omitempty"`
+	Args         []string              `json:"args,omitempty"`
+	Env          []podspec.EnvVar      `json:"env,omitempty"`
+	VolumeMounts []podspec.VolumeMount `json:"volumeMounts,omitempty"`
 }
 
-func deltaOf(c *corev1.Container) containerDelta {
+func deltaOf(c *podspec.Container) containerDelta {
 	return containerDelta{Command: c.Command, Args: c.Args, Env: c.Env, VolumeMounts: c.VolumeMounts}
 }
 
 // sameBesidesDelta reports whether two containers differ at most in the delta fields.
-func sameBesidesDelta(a, b *corev1.Container) bool {
+func sameBesidesDelta(a, b *podspec.Container) bool {
 	if a.Name != b.Name {
 		return false
 	}
@@ -238,7 +238,7 @@ func elementViews[T any](e *elements, before, after []T, same func(a, b *T) (any
 	return b, a
 }
 
-func sameContainer(x, y *corev1.Container) (any, any, bool) {
+func sameContainer(x, y *podspec.Container) (any, any, bool) {
 	if !sameBesidesDelta(x, y) {
 		return nil, nil, false
 	}
@@ -259,7 +259,7 @@ func sameContainer(x, y *corev1.Container) (any, any, bool) {
 	return dx, dy, true
 }
 
-func sameVolume(x, y *corev1.Volume) (any, any, bool) {
+func sameVolume(x, y *podspec.Volume) (any, any, bool) {
 	if !reflect.DeepEqual(*x, *y) {
 		return nil, nil, false
 	}
@@ -294,7 +294,7 @@ func annotationViews(before, after map[string]string) (b, a *map[string]string) 
 	return b, a
 }
 
-func views(before, after *corev1.Pod) (*patchView, *patchView, *elements) {
+func views(before, after *podspec.Pod) (*patchView, *patchView, *elements) {
 	e := &elements{after: map[string]any{}}
 	b, a := &patchView{}, &patchView{}
 	b.Metadata.Annotations, a.Metadata.Annotations = annotationViews(before.Annotations, after.Annotations)
@@ -307,7 +307,7 @@ func views(before, after *corev1.Pod) (*patchView, *patchView, *elements) {
 
 // Patch computes the RFC 6902 JSON patch from before to after by diffing the JSON of the
 // parts Mutate changes (see patchView). Operations are ordered deterministically.
-func Patch(before, after *corev1.Pod) ([]jsonpatch.Operation, error) {
+func Patch(before, after *podspec.Pod) ([]jsonpatch.Operation, error) {
 	b, a, e := views(before, after)
 	ops, err := diffJSON(b, a)
 	if err != nil {
@@ -352,7 +352,7 @@ func (e *elements) substitute(v any) (any, error) {
 }
 
 // PatchFull is a diff of the whole pods: slower and noisier, used to check Patch.
-func PatchFull(before, after *corev1.Pod) ([]jsonpatch.Operation, error) {
+func PatchFull(before, after *podspec.Pod) ([]jsonpatch.Operation, error) {
 	return diffJSON(before, after)
 }
 

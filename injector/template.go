@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"text/template/parse"
-
-	"github.com/Masterminds/sprig/v3"
 )
 
 // consulTemplateFuncs are the functions consul-template v0.41 (and thus Vault agent) gives
@@ -26,6 +24,37 @@ var consulTemplateFuncs = []string{
 	"spew_dump", "spew_printf", "spew_sdump", "spew_sprintf",
 }
 
+// sprigFuncs are the names of sprig v3's hermetic text functions, which consul-template
+// offers with a "sprig_" prefix. A test checks the list against sprig itself (listing them
+// here keeps sprig and its dependencies out of the webhook's binary).
+var sprigFuncs = []string{
+	"abbrev", "abbrevboth", "add", "add1", "add1f", "addf", "adler32sum", "ago", "all", "any",
+	"append", "atoi", "b32dec", "b32enc", "b64dec", "b64enc", "base", "bcrypt", "biggest",
+	"buildCustomCert", "camelcase", "cat", "ceil", "chunk", "clean", "coalesce", "compact",
+	"concat", "contains", "decryptAES", "deepCopy", "deepEqual", "default", "derivePassword",
+	"dict", "dig", "dir", "div", "divf", "duration", "durationRound", "empty", "encryptAES", "ext",
+	"fail", "first", "float64", "floor", "fromJson", "genCA", "genCAWithKey", "genPrivateKey",
+	"genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey",
+	"get", "has", "hasKey", "hasPrefix", "hasSuffix", "hello", "htpasswd", "indent", "initial",
+	"initials", "int", "int64", "isAbs", "join", "kebabcase", "keys", "kindIs", "kindOf", "last",
+	"list", "lower", "max", "maxf", "merge", "mergeOverwrite", "min", "minf", "mod", "mul", "mulf",
+	"mustAppend", "mustChunk", "mustCompact", "mustDateModify", "mustDeepCopy", "mustFirst",
+	"mustFromJson", "mustHas", "mustInitial", "mustLast", "mustMerge", "mustMergeOverwrite",
+	"mustPrepend", "mustPush", "mustRegexFind", "mustRegexFindAll", "mustRegexMatch",
+	"mustRegexReplaceAll", "mustRegexReplaceAllLiteral", "mustRegexSplit", "mustRest",
+	"mustReverse", "mustSlice", "mustToDate", "mustToJson", "mustToPrettyJson", "mustToRawJson",
+	"mustUniq", "mustWithout", "must_date_modify", "nindent", "nospace", "omit", "osBase",
+	"osClean", "osDir", "osExt", "osIsAbs", "pick", "pluck", "plural", "prepend", "push", "quote",
+	"randInt", "regexFind", "regexFindAll", "regexMatch", "regexQuoteMeta", "regexReplaceAll",
+	"regexReplaceAllLiteral", "regexSplit", "repeat", "replace", "rest", "reverse", "round",
+	"semver", "semverCompare", "seq", "set", "sha1sum", "sha256sum", "sha512sum", "shuffle",
+	"slice", "snakecase", "sortAlpha", "split", "splitList", "splitn", "squote", "sub", "subf",
+	"substr", "swapcase", "ternary", "title", "toDate", "toDecimal", "toJson", "toPrettyJson",
+	"toRawJson", "toString", "toStrings", "trim", "trimAll", "trimPrefix", "trimSuffix", "trimall",
+	"trunc", "tuple", "typeIs", "typeIsLike", "typeOf", "uniq", "unixEpoch", "unset", "until",
+	"untilStep", "untitle", "upper", "urlJoin", "urlParse", "values", "without", "wrap", "wrapWith",
+}
+
 // textTemplateBuiltins are text/template's own functions.
 var textTemplateBuiltins = []string{
 	"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println",
@@ -42,7 +71,7 @@ var parseFuncs = func() map[string]any {
 	for _, name := range consulTemplateFuncs {
 		m[name] = true
 	}
-	for name := range sprig.HermeticTxtFuncMap() {
+	for _, name := range sprigFuncs {
 		m["sprig_"+name] = true
 	}
 	return m

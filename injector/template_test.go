@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Masterminds/sprig/v3"
 	ctemplate "github.com/hashicorp/consul-template/template"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,4 +47,13 @@ func TestValidateTemplateAgreesWithConsulTemplate(t *testing.T) {
 		ours := ValidateTemplate(text, "", "")
 		assert.Equal(t, ctParse, ours != nil, "%s: consul-template %v, ours %v", text, cterr, ours)
 	}
+}
+
+// TestSprigFuncsMatchSprig keeps sprigFuncs equal to sprig's hermetic text functions.
+func TestSprigFuncsMatchSprig(t *testing.T) {
+	var want []string
+	for name := range sprig.HermeticTxtFuncMap() {
+		want = append(want, name)
+	}
+	assert.ElementsMatch(t, want, sprigFuncs)
 }

@@ -16,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/vaultkube/vaultkube/internal/promexp"
 
 	"github.com/vaultkube/vaultkube/injector"
 )
@@ -199,7 +199,7 @@ func newLogger(level, format string) *slog.Logger {
 // Run serves until ctx is done.
 func (o *InjectorOptions) Run(ctx context.Context) error {
 	log := o.log
-	reg := prometheus.NewRegistry()
+	reg := promexp.NewRegistry()
 	h := NewHandler(o.Injector, log, reg)
 	if o.onServe != nil {
 		o.onServe(h)

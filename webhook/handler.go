@@ -13,23 +13,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	jsoniter "github.com/json-iterator/go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/vaultkube/vaultkube/injector"
+	"github.com/vaultkube/vaultkube/internal/podspec"
+	"github.com/vaultkube/vaultkube/internal/promexp"
 )
 
 // maxBody bounds an AdmissionReview; the API server's own request limit is 3 MiB.
 const maxBody = 7 << 20
 
 // MutateFunc is the decision: injector.Mutate in production, a stand-in in tests.
-type MutateFunc func(*corev1.Pod, injector.Config) (*corev1.Pod, []string, error)
+type MutateFunc func(*podspec.Pod, injector.Config) (*podspec.Pod, []string, error)
 
 // Handler serves /mutate, /healthz, /readyz and /metrics.
 type Handler struct {
@@ -42,46 +35,34 @@ type Handler struct {
 }
 
 type metrics struct {
-	requests   *prometheus.CounterVec
-	latency    prometheus.Histogram
-	injections *prometheus.CounterVec
-	failures   *prometheus.CounterVec
+	requests   *promexp.CounterVec
+	latency    *promexp.Histogram
+	injections *promexp.CounterVec
+	failures   *promexp.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vaultkube_injector_requests_total",
-			Help: "Admission requests by result (allowed, patched, denied, invalid).",
-		}, []string{"result"}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "vaultkube_injector_request_duration_seconds",
-			Help:    "Time to answer an admission request.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-		}),
-		injections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vaultkube_injector_injections_total",
-			Help: "Pods mutated to run the agent, by namespace.",
-		}, []string{"namespace"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vaultkube_injector_failures_total",
-			Help: "Pods denied (invalid annotations or internal errors), by namespace.",
-		}, []string{"namespace"}),
+func newMetrics(reg *promexp.Registry) *metrics {
+	return &metrics{
+		requests: reg.NewCounterVec("vaultkube_injector_requests_total",
+			"Admission requests by result (allowed, patched, denied, invalid).", "result"),
+		latency: reg.NewHistogram("vaultkube_injector_request_duration_seconds", "Time to answer an admission request.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}),
+		injections: reg.NewCounterVec("vaultkube_injector_injections_total",
+			"Pods mutated to run the agent, by namespace.", "namespace"),
+		failures: reg.NewCounterVec("vaultkube_injector_failures_total",
+			"Pods denied (invalid annotations or internal errors), by namespace.", "namespace"),
 	}
-	reg.MustRegister(m.requests, m.latency, m.injections, m.failures)
-	return m
 }
 
-// NewHandler returns the webhook's HTTP handler. reg receives the metrics (and Go and
-// process collectors); it is also what /metrics serves.
-func NewHandler(cfg injector.Config, log *slog.Logger, reg *prometheus.Registry) *Handler {
+// NewHandler returns the webhook's HTTP handler. reg receives the metrics (it comes with
+// the Go and process metrics); it is also what /metrics serves. nil makes a new one.
+func NewHandler(cfg injector.Config, log *slog.Logger, reg *promexp.Registry) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if reg == nil {
-		reg = prometheus.NewRegistry()
+		reg = promexp.NewRegistry()
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := &Handler{mutate: injector.Mutate, log: log, metrics: newMetrics(reg), mux: http.NewServeMux()}
 	h.SetConfig(cfg)
 	h.ready.Store(true)
@@ -94,7 +75,7 @@ func NewHandler(cfg injector.Config, log *slog.Logger, reg *prometheus.Registry)
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	h.mux.Handle("/metrics", reg.Handler())
 	return h
 }
 
@@ -126,7 +107,7 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	result := "invalid"
 	defer func() {
-		h.metrics.requests.WithLabelValues(result).Inc()
+		h.metrics.requests.Inc(result)
 		h.metrics.latency.Observe(time.Since(start).Seconds())
 	}()
 	if r.Method != http.MethodPost {
@@ -156,10 +137,7 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 	if apiVersion != "admission.k8s.io/v1beta1" {
 		apiVersion = "admission.k8s.io/v1"
 	}
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
-		Response: resp,
-	}
+	out := admissionReview{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp}
 	raw, err := json.Marshal(&out)
 	if err != nil {
 		result = "invalid"
@@ -185,27 +163,27 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 type podReview struct {
 	APIVersion string `json:"apiVersion"`
 	Request    *struct {
-		UID         types.UID               `json:"uid"`
-		Kind        metav1.GroupVersionKind `json:"kind"`
-		SubResource string                  `json:"subResource"`
-		Namespace   string                  `json:"namespace"`
-		Operation   admissionv1.Operation   `json:"operation"`
-		Object      *corev1.Pod             `json:"object"`
+		UID         string           `json:"uid"`
+		Kind        groupVersionKind `json:"kind"`
+		SubResource string           `json:"subResource"`
+		Namespace   string           `json:"namespace"`
+		Operation   string           `json:"operation"`
+		Object      *podspec.Pod     `json:"object"`
 	} `json:"request"`
 }
 
 // decodeReview decodes an AdmissionReview. The fast path decodes the pod in the same pass;
 // when that fails (the object is not a pod, or is broken) the request is decoded generically
 // and the pod comes back nil with the raw object in the request, for review to judge.
-func decodeReview(body []byte) (req *admissionv1.AdmissionRequest, pod *corev1.Pod, apiVersion string, err error) {
+func decodeReview(body []byte) (req *admissionRequest, pod *podspec.Pod, apiVersion string, err error) {
 	var fast podReview
-	if err := decodeJSON(body, &fast); err == nil && fast.Request != nil {
+	if err := json.Unmarshal(body, &fast); err == nil && fast.Request != nil {
 		r := fast.Request
-		return &admissionv1.AdmissionRequest{UID: r.UID, Kind: r.Kind, SubResource: r.SubResource, Namespace: r.Namespace, Operation: r.Operation},
+		return &admissionRequest{UID: r.UID, Kind: r.Kind, SubResource: r.SubResource, Namespace: r.Namespace, Operation: r.Operation},
 			r.Object, fast.APIVersion, nil
 	}
-	var review admissionv1.AdmissionReview
-	if err := decodeJSON(body, &review); err != nil {
+	var review admissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
 		return nil, nil, "", fmt.Errorf("decode AdmissionReview: %w", err)
 	}
 	if review.Request == nil {
@@ -216,31 +194,31 @@ func decodeReview(body []byte) (req *admissionv1.AdmissionRequest, pod *corev1.P
 
 // review decides one request; pod is the decoded object, or nil to decode req.Object. It
 // never panics: a panic becomes a denial.
-func (h *Handler) review(req *admissionv1.AdmissionRequest, decoded *corev1.Pod) (resp *admissionv1.AdmissionResponse, result string) {
-	resp = &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *admissionResponse, result string) {
+	resp = &admissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
 	ns := req.Namespace
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic while mutating", "namespace", ns, "uid", req.UID, "panic", fmt.Sprint(r))
-			h.metrics.failures.WithLabelValues(ns).Inc()
+			h.metrics.failures.Inc(ns)
 			resp = deny(req, fmt.Sprintf("vaultkube injector internal error: %v", r))
 			result = "denied"
 		}
 	}()
-	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" || req.Operation != admissionv1.Create {
+	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" || req.Operation != "CREATE" {
 		return resp, result
 	}
-	var pod corev1.Pod
+	var pod podspec.Pod
 	switch {
 	case decoded != nil:
 		pod = *decoded
-	case len(req.Object.Raw) == 0:
-		h.metrics.failures.WithLabelValues(ns).Inc()
+	case len(req.Object) == 0 || string(req.Object) == "null":
+		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: the request carries no pod"), "denied"
 	default:
-		if err := decodeJSON(req.Object.Raw, &pod); err != nil {
-			h.metrics.failures.WithLabelValues(ns).Inc()
+		if err := json.Unmarshal(req.Object, &pod); err != nil {
+			h.metrics.failures.Inc(ns)
 			return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
 		}
 	}
@@ -252,7 +230,7 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest, decoded *corev1.Pod)
 	out, warnings, err := h.mutate(&pod, *cfg)
 	resp.Warnings = warnings
 	if err != nil {
-		h.metrics.failures.WithLabelValues(ns).Inc()
+		h.metrics.failures.Inc(ns)
 		h.log.Info("pod denied", "namespace", ns, "name", podName(&pod), "uid", req.UID, "reason", err.Error())
 		d := deny(req, err.Error())
 		d.Warnings = warnings
@@ -263,7 +241,7 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest, decoded *corev1.Pod)
 	}
 	ops, err := injector.Patch(&pod, out)
 	if err != nil {
-		h.metrics.failures.WithLabelValues(ns).Inc()
+		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: "+err.Error()), "denied"
 	}
 	if len(ops) == 0 {
@@ -271,37 +249,30 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest, decoded *corev1.Pod)
 	}
 	patch, err := injector.EncodePatch(ops)
 	if err != nil {
-		h.metrics.failures.WithLabelValues(ns).Inc()
+		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied"
 	}
-	pt := admissionv1.PatchTypeJSONPatch
+	pt := "JSONPatch"
 	resp.Patch, resp.PatchType = patch, &pt
-	h.metrics.injections.WithLabelValues(ns).Inc()
+	h.metrics.injections.Inc(ns)
 	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
 	return resp, "patched"
 }
 
-// jsonAPI decodes requests: json-iterator in its encoding/json-compatible configuration
-// decodes Kubernetes objects (custom unmarshalers included) about twice as fast as
-// encoding/json (BenchmarkStages).
-var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
-
-func decodeJSON(data []byte, v any) error { return jsonAPI.Unmarshal(data, v) }
-
-func deny(req *admissionv1.AdmissionRequest, msg string) *admissionv1.AdmissionResponse {
-	return &admissionv1.AdmissionResponse{
+func deny(req *admissionRequest, msg string) *admissionResponse {
+	return &admissionResponse{
 		UID:     req.UID,
 		Allowed: false,
-		Result: &metav1.Status{
-			Status:  metav1.StatusFailure,
+		Result: &status{
+			Status:  "Failure",
 			Code:    http.StatusForbidden,
-			Reason:  metav1.StatusReasonForbidden,
+			Reason:  "Forbidden",
 			Message: strings.TrimSpace(msg),
 		},
 	}
 }
 
-func podName(p *corev1.Pod) string {
+func podName(p *podspec.Pod) string {
 	if p.Name != "" {
 		return p.Name
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -22,6 +21,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vaultkube/vaultkube/injector"
+	"github.com/vaultkube/vaultkube/internal/podspec"
+	"github.com/vaultkube/vaultkube/internal/promexp"
 )
 
 func testInjectorConfig() injector.Config {
@@ -212,7 +213,7 @@ func TestMutateWarns(t *testing.T) {
 
 func TestMutateRecoversFromPanic(t *testing.T) {
 	h := NewHandler(testInjectorConfig(), nil, nil)
-	h.mutate = func(*corev1.Pod, injector.Config) (*corev1.Pod, []string, error) { panic("boom") }
+	h.mutate = func(*podspec.Pod, injector.Config) (*podspec.Pod, []string, error) { panic("boom") }
 	_, review := post(t, h, reviewBody(t, "app", admissionv1.Create, podJSON(t, annotated)))
 	require.NotNil(t, review)
 	assert.False(t, review.Response.Allowed)
@@ -251,7 +252,7 @@ func TestMutateBadRequests(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promexp.NewRegistry()
 	h := NewHandler(testInjectorConfig(), nil, reg)
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()

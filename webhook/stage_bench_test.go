@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vaultkube/vaultkube/injector"
+	"github.com/vaultkube/vaultkube/internal/podspec"
 )
 
 func BenchmarkStages(b *testing.B) {
@@ -22,7 +22,7 @@ func BenchmarkStages(b *testing.B) {
 	body := reviewBody(b, "app", admissionv1.Create, podJSON(b, ann))
 	cfg := testInjectorConfig()
 	cfg.ServerVersion = "v1.37.2"
-	var pod corev1.Pod
+	var pod podspec.Pod
 	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {
 			_, p, _, err := decodeReview(body)
@@ -33,7 +33,7 @@ func BenchmarkStages(b *testing.B) {
 		}
 	})
 	pod.Namespace = "app"
-	var out *corev1.Pod
+	var out *podspec.Pod
 	b.Run("mutate", func(b *testing.B) {
 		for b.Loop() {
 			out, _, _ = injector.Mutate(&pod, cfg)
@@ -48,7 +48,7 @@ func BenchmarkStages(b *testing.B) {
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
 			p, _ := injector.EncodePatch(ops)
-			_, _ = json.Marshal(&admissionv1.AdmissionReview{Response: &admissionv1.AdmissionResponse{Patch: p}})
+			_, _ = json.Marshal(&admissionReview{Response: &admissionResponse{Patch: p}})
 		}
 	})
 }
