@@ -327,7 +327,7 @@ func (e *elements) substitute(v any) (any, error) {
 	switch v := v.(type) {
 	case string:
 		if el, ok := e.after[v]; ok {
-			raw, err := json.Marshal(el)
+			raw, err := marshalElement(el)
 			if err != nil {
 				return nil, err
 			}
@@ -349,6 +349,16 @@ func (e *elements) substitute(v any) (any, error) {
 		}
 	}
 	return v, nil
+}
+
+// marshalElement encodes a container or volume. Their MarshalJSON output is used as is:
+// json.Marshal would validate and compact it once more (an agent container carries its
+// configuration as a long JSON string).
+func marshalElement(el any) ([]byte, error) {
+	if m, ok := el.(json.Marshaler); ok {
+		return m.MarshalJSON()
+	}
+	return json.Marshal(el)
 }
 
 // PatchFull is a diff of the whole pods: slower and noisier, used to check Patch.

@@ -38,7 +38,6 @@ const (
 type Pod struct {
 	ObjectMeta `json:"metadata"`
 	Spec       PodSpec `json:"spec"`
-	raw        json.RawMessage
 }
 
 // ObjectMeta is the metadata the injector reads or changes. Unlike the other types it keeps
@@ -62,7 +61,6 @@ type PodSpec struct {
 	ServiceAccountName    string              `json:"serviceAccountName,omitempty"`
 	ShareProcessNamespace *bool               `json:"shareProcessNamespace,omitempty"`
 	SecurityContext       *PodSecurityContext `json:"securityContext,omitempty"`
-	raw                   json.RawMessage
 }
 
 // Container is a container or an init container.
@@ -89,7 +87,6 @@ type EnvVar struct {
 	Name      string          `json:"name"`
 	Value     string          `json:"value,omitempty"`
 	ValueFrom json.RawMessage `json:"valueFrom,omitempty"`
-	raw       json.RawMessage
 }
 
 // VolumeMount mounts a volume into a container.
@@ -101,7 +98,6 @@ type VolumeMount struct {
 	SubPath           string  `json:"subPath,omitempty"`
 	MountPropagation  *string `json:"mountPropagation,omitempty"`
 	SubPathExpr       string  `json:"subPathExpr,omitempty"`
-	raw               json.RawMessage
 }
 
 // ResourceList maps a resource name to a quantity, as written ("250m", "64Mi").
@@ -134,7 +130,6 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 type ResourceRequirements struct {
 	Limits   ResourceList `json:"limits,omitempty"`
 	Requests ResourceList `json:"requests,omitempty"`
-	raw      json.RawMessage
 }
 
 // DeepCopy returns an independent copy (nil for nil).
@@ -142,7 +137,7 @@ func (r *ResourceRequirements) DeepCopy() *ResourceRequirements {
 	if r == nil {
 		return nil
 	}
-	return &ResourceRequirements{Limits: maps.Clone(r.Limits), Requests: maps.Clone(r.Requests), raw: slices.Clone(r.raw)}
+	return &ResourceRequirements{Limits: maps.Clone(r.Limits), Requests: maps.Clone(r.Requests)}
 }
 
 // SecurityContext is a container's security context.
@@ -154,7 +149,6 @@ type SecurityContext struct {
 	ReadOnlyRootFilesystem   *bool           `json:"readOnlyRootFilesystem,omitempty"`
 	AllowPrivilegeEscalation *bool           `json:"allowPrivilegeEscalation,omitempty"`
 	SeccompProfile           *SeccompProfile `json:"seccompProfile,omitempty"`
-	raw                      json.RawMessage
 }
 
 // DeepCopy returns an independent copy (nil for nil).
@@ -190,14 +184,12 @@ func clonePtr[T any](p *T) *T {
 type Capabilities struct {
 	Add  []string `json:"add,omitempty"`
 	Drop []string `json:"drop,omitempty"`
-	raw  json.RawMessage
 }
 
 // SeccompProfile selects a seccomp profile.
 type SeccompProfile struct {
 	Type             string  `json:"type"`
 	LocalhostProfile *string `json:"localhostProfile,omitempty"`
-	raw              json.RawMessage
 }
 
 // PodSecurityContext is the pod-level security context (read only).
@@ -205,7 +197,6 @@ type PodSecurityContext struct {
 	RunAsUser      *int64          `json:"runAsUser,omitempty"`
 	RunAsGroup     *int64          `json:"runAsGroup,omitempty"`
 	SeccompProfile *SeccompProfile `json:"seccompProfile,omitempty"`
-	raw            json.RawMessage
 }
 
 // Probe is a container probe; only exec handlers are modelled.
@@ -214,13 +205,11 @@ type Probe struct {
 	TimeoutSeconds   int32       `json:"timeoutSeconds,omitempty"`
 	PeriodSeconds    int32       `json:"periodSeconds,omitempty"`
 	FailureThreshold int32       `json:"failureThreshold,omitempty"`
-	raw              json.RawMessage
 }
 
 // ExecAction runs a command in the container.
 type ExecAction struct {
 	Command []string `json:"command,omitempty"`
-	raw     json.RawMessage
 }
 
 // Volume is a pod volume; the sources the injector adds are modelled.
@@ -236,25 +225,21 @@ type Volume struct {
 type EmptyDirVolumeSource struct {
 	Medium    string    `json:"medium,omitempty"`
 	SizeLimit *Quantity `json:"sizeLimit,omitempty"`
-	raw       json.RawMessage
 }
 
 // SecretVolumeSource is a secret volume.
 type SecretVolumeSource struct {
 	SecretName string `json:"secretName,omitempty"`
-	raw        json.RawMessage
 }
 
 // ProjectedVolumeSource is a projected volume.
 type ProjectedVolumeSource struct {
 	Sources []VolumeProjection `json:"sources"`
-	raw     json.RawMessage
 }
 
 // VolumeProjection is one source of a projected volume.
 type VolumeProjection struct {
 	ServiceAccountToken *ServiceAccountTokenProjection `json:"serviceAccountToken,omitempty"`
-	raw                 json.RawMessage
 }
 
 // ServiceAccountTokenProjection is a projected service account token.
@@ -262,26 +247,12 @@ type ServiceAccountTokenProjection struct {
 	Audience          string `json:"audience,omitempty"`
 	ExpirationSeconds *int64 `json:"expirationSeconds,omitempty"`
 	Path              string `json:"path"`
-	raw               json.RawMessage
 }
 
-// The methods below keep the decoded JSON (see the package comment). Each type converts
-// itself to a local type without methods, so that encoding/json handles the fields.
-
-func (x *Pod) UnmarshalJSON(b []byte) error {
-	type plain Pod
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x Pod) MarshalJSON() ([]byte, error) { type plain Pod; return encodeKeeping(plain(x), x.raw) }
-
-func (x *PodSpec) UnmarshalJSON(b []byte) error {
-	type plain PodSpec
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x PodSpec) MarshalJSON() ([]byte, error) {
-	type plain PodSpec
-	return encodeKeeping(plain(x), x.raw)
-}
+// Container and Volume keep the JSON they were decoded from when it has anything they do
+// not model (at any depth), and merge it back when encoded (see encodeKeeping). The types
+// inside them have no methods: encoding/json would validate and compact the output of each
+// nested MarshalJSON again, and the webhook decodes and encodes these on every request.
 
 func (x *Container) UnmarshalJSON(b []byte) error {
 	type plain Container
@@ -289,84 +260,6 @@ func (x *Container) UnmarshalJSON(b []byte) error {
 }
 func (x Container) MarshalJSON() ([]byte, error) {
 	type plain Container
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *EnvVar) UnmarshalJSON(b []byte) error {
-	type plain EnvVar
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x EnvVar) MarshalJSON() ([]byte, error) {
-	type plain EnvVar
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *VolumeMount) UnmarshalJSON(b []byte) error {
-	type plain VolumeMount
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x VolumeMount) MarshalJSON() ([]byte, error) {
-	type plain VolumeMount
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *ResourceRequirements) UnmarshalJSON(b []byte) error {
-	type plain ResourceRequirements
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x ResourceRequirements) MarshalJSON() ([]byte, error) {
-	type plain ResourceRequirements
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *SecurityContext) UnmarshalJSON(b []byte) error {
-	type plain SecurityContext
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x SecurityContext) MarshalJSON() ([]byte, error) {
-	type plain SecurityContext
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *Capabilities) UnmarshalJSON(b []byte) error {
-	type plain Capabilities
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x Capabilities) MarshalJSON() ([]byte, error) {
-	type plain Capabilities
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *SeccompProfile) UnmarshalJSON(b []byte) error {
-	type plain SeccompProfile
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x SeccompProfile) MarshalJSON() ([]byte, error) {
-	type plain SeccompProfile
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *PodSecurityContext) UnmarshalJSON(b []byte) error {
-	type plain PodSecurityContext
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x PodSecurityContext) MarshalJSON() ([]byte, error) {
-	type plain PodSecurityContext
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *Probe) UnmarshalJSON(b []byte) error {
-	type plain Probe
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x Probe) MarshalJSON() ([]byte, error) { type plain Probe; return encodeKeeping(plain(x), x.raw) }
-
-func (x *ExecAction) UnmarshalJSON(b []byte) error {
-	type plain ExecAction
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x ExecAction) MarshalJSON() ([]byte, error) {
-	type plain ExecAction
 	return encodeKeeping(plain(x), x.raw)
 }
 
@@ -379,99 +272,165 @@ func (x Volume) MarshalJSON() ([]byte, error) {
 	return encodeKeeping(plain(x), x.raw)
 }
 
-func (x *EmptyDirVolumeSource) UnmarshalJSON(b []byte) error {
-	type plain EmptyDirVolumeSource
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x EmptyDirVolumeSource) MarshalJSON() ([]byte, error) {
-	type plain EmptyDirVolumeSource
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *SecretVolumeSource) UnmarshalJSON(b []byte) error {
-	type plain SecretVolumeSource
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x SecretVolumeSource) MarshalJSON() ([]byte, error) {
-	type plain SecretVolumeSource
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *ProjectedVolumeSource) UnmarshalJSON(b []byte) error {
-	type plain ProjectedVolumeSource
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x ProjectedVolumeSource) MarshalJSON() ([]byte, error) {
-	type plain ProjectedVolumeSource
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *VolumeProjection) UnmarshalJSON(b []byte) error {
-	type plain VolumeProjection
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x VolumeProjection) MarshalJSON() ([]byte, error) {
-	type plain VolumeProjection
-	return encodeKeeping(plain(x), x.raw)
-}
-
-func (x *ServiceAccountTokenProjection) UnmarshalJSON(b []byte) error {
-	type plain ServiceAccountTokenProjection
-	return decodeKeeping(b, (*plain)(x), &x.raw)
-}
-func (x ServiceAccountTokenProjection) MarshalJSON() ([]byte, error) {
-	type plain ServiceAccountTokenProjection
-	return encodeKeeping(plain(x), x.raw)
-}
-
 // decodeKeeping decodes b into v (a pointer to a struct without methods) and keeps a copy
-// of b in *raw, unless every key of b is modelled (then encoding needs no merge).
+// of b in *raw when b has a key, at any depth, that v's type does not model.
 func decodeKeeping(b []byte, v any, raw *json.RawMessage) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return err
 	}
 	*raw = nil
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		return nil
-	}
-	if hasUnmodelledKey(b, modelled(reflect.TypeOf(v).Elem())) {
+	if hasUnmodelled(b, reflect.TypeOf(v).Elem()) {
 		*raw = bytes.Clone(b)
 	}
 	return nil
 }
 
-// hasUnmodelledKey reports whether the JSON object b has a top-level key outside known.
-// b is valid JSON (it was just decoded), so a small scan suffices; a key with an escape is
-// taken as unmodelled (no modelled key has one).
-func hasUnmodelledKey(b []byte, known map[string]bool) bool {
+// field is a modelled JSON key: its Go type with pointers removed.
+type field struct{ t reflect.Type }
+
+var modelledKeys sync.Map // reflect.Type -> map[string]field
+
+// modelled returns the JSON keys of a struct type's fields.
+func modelled(t reflect.Type) map[string]field {
+	if m, ok := modelledKeys.Load(t); ok {
+		return m.(map[string]field)
+	}
+	m := map[string]field{}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		m[name] = field{t: ft}
+	}
+	modelledKeys.Store(t, m)
+	return m
+}
+
+// structOf returns the struct type a value of t holds (itself, or the element of a slice
+// of structs), or nil.
+func structOf(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 {
+		t = t.Elem()
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+	}
+	if t.Kind() == reflect.Struct {
+		return t
+	}
+	return nil
+}
+
+// hasUnmodelled reports whether the JSON value b, decoded into t, has an object key that t
+// (or the type of the field it is in) does not model. b is valid JSON (it was just
+// decoded), so a small scan suffices; a key with an escape counts as unmodelled.
+func hasUnmodelled(b []byte, t reflect.Type) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) {
+		return false
+	}
+	switch b[i] {
+	case '[':
+		et := structOf(t)
+		if et == nil || t.Kind() != reflect.Slice {
+			return false
+		}
+		found := false
+		eachElement(b[i:], func(e []byte) bool {
+			found = hasUnmodelled(e, et)
+			return !found
+		})
+		return found
+	case '{':
+	default:
+		return false
+	}
+	if t.Kind() != reflect.Struct {
+		return false // a map (a ResourceList): any key is fine
+	}
+	known := modelled(t)
+	found := false
+	eachMember(b[i:], func(key, value []byte) bool {
+		f, ok := known[string(key)]
+		if !ok || bytes.IndexByte(key, '\\') >= 0 {
+			found = true
+			return false
+		}
+		if st := structOf(f.t); st != nil {
+			found = hasUnmodelled(value, f.t)
+		}
+		return !found
+	})
+	return found
+}
+
+// eachMember calls fn with the raw key (without quotes) and value of each member of the
+// JSON object b until fn returns false.
+func eachMember(b []byte, fn func(key, value []byte) bool) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return
 	}
 	i++
 	for {
 		i = skipSpace(b, i)
 		if i >= len(b) || b[i] == '}' {
-			return false
+			return
 		}
 		if b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 		end := stringEnd(b, i)
 		if end < 0 {
-			return true
+			return
 		}
 		key := b[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 || !known[string(key)] {
-			return true
-		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return true
+			return
 		}
-		i = valueEnd(b, skipSpace(b, i+1))
-		if i < 0 {
-			return true
+		start := skipSpace(b, i+1)
+		if i = valueEnd(b, start); i < 0 {
+			return
+		}
+		if !fn(key, b[start:i]) {
+			return
+		}
+	}
+}
+
+// eachElement calls fn with each element of the JSON array b until fn returns false.
+func eachElement(b []byte, fn func(e []byte) bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == ']' {
+			return
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		start := i
+		if i = valueEnd(b, start); i < 0 {
+			return
+		}
+		if !fn(b[start:i]) {
+			return
 		}
 	}
 }
@@ -499,11 +458,12 @@ func stringEnd(b []byte, i int) int {
 	return -1
 }
 
-// valueEnd returns the index after the JSON value starting at b[i], or -1.
+// valueEnd returns the index after the JSON value starting at b[i] (for a number or a
+// literal: the index of the delimiter after it), or -1.
 func valueEnd(b []byte, i int) int {
 	depth := 0
 	for i < len(b) {
-		switch c := b[i]; c {
+		switch b[i] {
 		case '"':
 			if i = stringEnd(b, i); i < 0 {
 				return -1
@@ -516,7 +476,7 @@ func valueEnd(b []byte, i int) int {
 			depth++
 		case '}', ']':
 			if depth == 0 {
-				return i // the end of the enclosing object: a scalar ended here
+				return i
 			}
 			depth--
 			if depth == 0 {
@@ -535,55 +495,108 @@ func valueEnd(b []byte, i int) int {
 	return -1
 }
 
-// encodeKeeping encodes v (a struct without methods); with raw, the keys of raw that v's
-// type does not model are added back, as they came.
+// encodeKeeping encodes v (a struct without methods); with raw, what raw has and v's type
+// does not model is merged back (see merge).
 func encodeKeeping(v any, raw json.RawMessage) ([]byte, error) {
 	out, err := json.Marshal(v)
 	if err != nil || len(raw) == 0 {
 		return out, err
 	}
-	var kept map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &kept); err != nil {
-		return nil, fmt.Errorf("podspec: kept JSON of %T: %w", v, err)
+	merged, err := merge(raw, out, reflect.TypeOf(v))
+	if err != nil {
+		return nil, fmt.Errorf("podspec: merge the kept JSON of %T: %w", v, err)
 	}
-	known := modelled(reflect.TypeOf(v))
-	for k := range kept {
-		if known[k] {
-			delete(kept, k)
-		}
-	}
-	if len(kept) == 0 {
-		return out, nil
-	}
-	var now map[string]json.RawMessage
-	if err := json.Unmarshal(out, &now); err != nil {
-		return nil, err
-	}
-	maps.Copy(kept, now)
-	return json.Marshal(kept)
+	return merged, nil
 }
 
-var modelledKeys sync.Map // reflect.Type -> map[string]bool
+// merge returns now (the encoding of a value of struct type t) with the members of kept
+// (what the value was decoded from) that t does not model. Modelled members come from now
+// alone (a member now lacks was removed); objects in modelled struct fields are merged
+// likewise, and so are the items of lists of objects, matched by "name" (and "mountPath"
+// when they have one): a list the injector changed keeps what it did not model of the
+// items it kept, wherever they moved. Items without a name are matched by position when
+// the list kept its length.
+func merge(kept, now []byte, t reflect.Type) ([]byte, error) {
+	var k, n map[string]json.RawMessage
+	if err := json.Unmarshal(kept, &k); err != nil || k == nil {
+		return now, nil // not an object: nothing to keep
+	}
+	if err := json.Unmarshal(now, &n); err != nil || n == nil {
+		return now, err
+	}
+	known := modelled(t)
+	for key, kv := range k {
+		f, ok := known[key]
+		if !ok {
+			n[key] = kv
+			continue
+		}
+		nv, present := n[key]
+		if !present {
+			continue
+		}
+		var err error
+		switch st := structOf(f.t); {
+		case st == nil:
+		case f.t.Kind() == reflect.Struct:
+			n[key], err = merge(kv, nv, st)
+		default:
+			n[key], err = mergeElements(kv, nv, st)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(n)
+}
 
-// modelled returns the JSON keys of a struct type's fields.
-func modelled(t reflect.Type) map[string]bool {
-	if m, ok := modelledKeys.Load(t); ok {
-		return m.(map[string]bool)
+func mergeElements(kept, now []byte, t reflect.Type) ([]byte, error) {
+	var k, n []json.RawMessage
+	if json.Unmarshal(kept, &k) != nil || json.Unmarshal(now, &n) != nil {
+		return now, nil
 	}
-	m := map[string]bool{}
-	for f := range t.Fields() {
-		if !f.IsExported() {
+	type identity struct {
+		Name      *string `json:"name"`
+		MountPath *string `json:"mountPath"`
+	}
+	id := func(raw []byte) (string, bool) {
+		var v identity
+		if json.Unmarshal(raw, &v) != nil || v.Name == nil {
+			return "", false
+		}
+		path := ""
+		if v.MountPath != nil {
+			path = *v.MountPath
+		}
+		return *v.Name + "\x00" + path, true
+	}
+	byID := map[string][]byte{}
+	for _, e := range k {
+		if key, ok := id(e); ok {
+			if _, dup := byID[key]; !dup {
+				byID[key] = e
+			}
+		}
+	}
+	changed := false
+	for i := range n {
+		var from []byte
+		if key, ok := id(n[i]); ok {
+			from = byID[key]
+		} else if len(k) == len(n) {
+			from = k[i] // items without a name (projected sources): by position
+		}
+		if from == nil {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
+		m, err := merge(from, n[i], t)
+		if err != nil {
+			return nil, err
 		}
-		if name == "" {
-			name = f.Name
-		}
-		m[name] = true
+		n[i], changed = m, true
 	}
-	modelledKeys.Store(t, m)
-	return m
+	if !changed {
+		return now, nil
+	}
+	return json.Marshal(n)
 }
