@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,25 +137,31 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 		apiVersion = "admission.k8s.io/v1"
 	}
 	out := admissionReview{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp}
-	raw, err := json.Marshal(&out)
-	if err != nil {
-		result = "invalid"
-		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(raw)
+	// straight into the response buffer: the encoder's own buffer is pooled
+	if err := json.NewEncoder(w).Encode(&out); err != nil {
+		result = "invalid"
+		h.log.Error("write admission response", "uid", out.Response.UID, "error", err.Error())
+	}
 }
 
-// readBody reads the request, sized by Content-Length when the client sent one.
+// readBody reads the request: into a buffer of exactly Content-Length bytes when the client
+// sent one (the API server does), else growing as it reads.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	if r.ContentLength <= 0 || r.ContentLength > maxBody {
 		return io.ReadAll(body)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1))
-	_, err := buf.ReadFrom(body)
-	return buf.Bytes(), err
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	// the body must end where Content-Length said
+	var one [1]byte
+	if n, _ := body.Read(one[:]); n > 0 {
+		return nil, errors.New("body longer than Content-Length")
+	}
+	return buf, nil
 }
 
 // podReview is an AdmissionReview decoded in one pass, the object straight into a Pod.
