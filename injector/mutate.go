@@ -441,10 +441,7 @@ func comparePaths(a, b string) int {
 func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 	size := 2
 	for _, op := range ops {
-		size += len(op.Path) + 40
-		if raw, ok := op.Value.(json.RawMessage); ok {
-			size += len(raw)
-		}
+		size += len(op.Path) + 40 + rawSize(op.Value)
 	}
 	buf := make([]byte, 0, size+256)
 	buf = append(buf, '[')
@@ -464,6 +461,23 @@ func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 		switch v := op.Value.(type) {
 		case json.RawMessage:
 			buf = append(buf, v...)
+		case []any:
+			if !allRaw(v) {
+				raw, err := json.Marshal(v)
+				if err != nil {
+					return nil, fmt.Errorf("encode %s: %w", op.Path, err)
+				}
+				buf = append(buf, raw...)
+				break
+			}
+			buf = append(buf, '[')
+			for i, e := range v {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, e.(json.RawMessage)...)
+			}
+			buf = append(buf, ']')
 		default:
 			raw, err := json.Marshal(v)
 			if err != nil {
@@ -474,6 +488,31 @@ func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 		buf = append(buf, '}')
 	}
 	return append(buf, ']'), nil
+}
+
+// rawSize is the size of the already encoded JSON in an operation's value.
+func rawSize(v any) int {
+	switch v := v.(type) {
+	case json.RawMessage:
+		return len(v)
+	case []any:
+		n := 0
+		for _, e := range v {
+			n += rawSize(e) + 1
+		}
+		return n
+	}
+	return 0
+}
+
+// allRaw reports whether every item of a list added whole is an element Patch encoded.
+func allRaw(v []any) bool {
+	for _, e := range v {
+		if _, ok := e.(json.RawMessage); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // appendJSONString appends s as a JSON string (encoding/json's escaping for anything but
