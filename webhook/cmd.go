@@ -31,8 +31,10 @@ type InjectorOptions struct {
 	Listen string
 	// MetricsListen, when set, also serves /metrics, /healthz and /readyz over plain HTTP.
 	MetricsListen string
-	TLSCertFile   string
-	TLSKeyFile    string
+	// DecisionCacheSize is how many recent pod objects get their answer remembered.
+	DecisionCacheSize int
+	TLSCertFile       string
+	TLSKeyFile        string
 	// KubernetesVersion overrides the API server version used by --native-sidecar=auto.
 	KubernetesVersion string
 	Kubeconfig        string
@@ -54,12 +56,13 @@ type InjectorOptions struct {
 // NewInjectorOptions returns options with the defaults.
 func NewInjectorOptions() *InjectorOptions {
 	return &InjectorOptions{
-		Listen:        ":8443",
-		LogLevel:      "info",
-		LogFormat:     "json",
-		ShutdownDelay: 5 * time.Second,
-		AutoTLS:       DefaultAutoTLSOptions(),
-		Injector:      injector.DefaultConfig(),
+		Listen:            ":8443",
+		LogLevel:          "info",
+		LogFormat:         "json",
+		ShutdownDelay:     5 * time.Second,
+		DecisionCacheSize: DefaultDecisionCacheSize,
+		AutoTLS:           DefaultAutoTLSOptions(),
+		Injector:          injector.DefaultConfig(),
 	}
 }
 
@@ -98,6 +101,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	c := &o.Injector
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve HTTPS on")
 	fs.StringVar(&o.MetricsListen, "metrics-listen", o.MetricsListen, "also serve /metrics, /healthz and /readyz over plain HTTP on this address (empty: only on --listen)")
+	fs.IntVar(&o.DecisionCacheSize, "decision-cache-size", o.DecisionCacheSize, "remember the answer for this many recent pod objects (the pods of a ReplicaSet arrive identical); 0: off")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate file (reloaded when it changes); with --tls-key-file, no Kubernetes access is needed")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key file (reloaded when it changes)")
 	fs.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "API server version for --native-sidecar=auto (default: asked from the API server when reachable)")
@@ -176,6 +180,9 @@ func (o *InjectorOptions) Validate() error {
 	if o.Injector.VaultAddress == "" {
 		return errors.New("--vault-address (or " + EnvName("vault-address") + ") is required: the agents need to know where Vault is")
 	}
+	if o.DecisionCacheSize < 0 || o.DecisionCacheSize > 100000 {
+		return fmt.Errorf("--decision-cache-size must be between 0 and 100000, got %d", o.DecisionCacheSize)
+	}
 	if o.TLSCertFile == "" {
 		if err := o.AutoTLS.Validate(); err != nil {
 			return err
@@ -201,6 +208,7 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 	log := o.log
 	reg := promexp.NewRegistry()
 	h := NewHandler(o.Injector, log, reg)
+	h.SetDecisionCacheSize(o.DecisionCacheSize)
 	if o.onServe != nil {
 		o.onServe(h)
 	}

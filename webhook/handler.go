@@ -31,6 +31,7 @@ type Handler struct {
 	log     *slog.Logger
 	metrics *metrics
 	mux     *http.ServeMux
+	cache   atomic.Pointer[decisionCache]
 }
 
 type metrics struct {
@@ -63,6 +64,7 @@ func NewHandler(cfg injector.Config, log *slog.Logger, reg *promexp.Registry) *H
 		reg = promexp.NewRegistry()
 	}
 	h := &Handler{mutate: injector.Mutate, log: log, metrics: newMetrics(reg), mux: http.NewServeMux()}
+	h.SetDecisionCacheSize(DefaultDecisionCacheSize)
 	h.SetConfig(cfg)
 	h.ready.Store(true)
 	h.mux.HandleFunc("/mutate", h.serveMutate)
@@ -92,7 +94,14 @@ func (h *Handler) PlainHandler() http.Handler {
 
 // SetConfig replaces the injector configuration (for example once the API server version
 // is known); safe while serving.
-func (h *Handler) SetConfig(cfg injector.Config) { h.cfg.Store(&cfg) }
+func (h *Handler) SetConfig(cfg injector.Config) {
+	h.cfg.Store(&cfg)
+	h.cache.Load().clear() // answers of the old configuration; their entries also name it
+}
+
+// SetDecisionCacheSize sets how many recent pod objects the handler remembers its answer
+// for (see decisionCache); 0 turns the cache off.
+func (h *Handler) SetDecisionCacheSize(n int) { h.cache.Store(newDecisionCache(n)) }
 
 // Config returns the current injector configuration.
 func (h *Handler) Config() injector.Config { return *h.cfg.Load() }
@@ -125,12 +134,12 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	req, pod, apiVersion, err := decodeReview(body)
+	req, apiVersion, err := decodeReview(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp, res := h.review(req, pod)
+	resp, res := h.decide(req)
 	result = res
 	// v1beta1 has the same shape; answer in the version asked.
 	if apiVersion != "admission.k8s.io/v1beta1" {
@@ -164,42 +173,53 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return buf, nil
 }
 
-// podReview is an AdmissionReview decoded in one pass, the object straight into a Pod.
-type podReview struct {
-	APIVersion string `json:"apiVersion"`
-	Request    *struct {
-		UID         string           `json:"uid"`
-		Kind        groupVersionKind `json:"kind"`
-		SubResource string           `json:"subResource"`
-		Namespace   string           `json:"namespace"`
-		Operation   string           `json:"operation"`
-		Object      *podspec.Pod     `json:"object"`
-	} `json:"request"`
-}
-
-// decodeReview decodes an AdmissionReview. The fast path decodes the pod in the same pass;
-// when that fails (the object is not a pod, or is broken) the request is decoded generically
-// and the pod comes back nil with the raw object in the request, for review to judge.
-func decodeReview(body []byte) (req *admissionRequest, pod *podspec.Pod, apiVersion string, err error) {
-	var fast podReview
-	if err := json.Unmarshal(body, &fast); err == nil && fast.Request != nil {
-		r := fast.Request
-		return &admissionRequest{UID: r.UID, Kind: r.Kind, SubResource: r.SubResource, Namespace: r.Namespace, Operation: r.Operation},
-			r.Object, fast.APIVersion, nil
-	}
+// decodeReview decodes an AdmissionReview; the object stays JSON (see decide).
+func decodeReview(body []byte) (req *admissionRequest, apiVersion string, err error) {
 	var review admissionReview
 	if err := json.Unmarshal(body, &review); err != nil {
-		return nil, nil, "", fmt.Errorf("decode AdmissionReview: %w", err)
+		return nil, "", fmt.Errorf("decode AdmissionReview: %w", err)
 	}
 	if review.Request == nil {
-		return nil, nil, "", errors.New("AdmissionReview has no request")
+		return nil, "", errors.New("AdmissionReview has no request")
 	}
-	return review.Request, nil, review.APIVersion, nil
+	return review.Request, review.APIVersion, nil
 }
 
-// review decides one request; pod is the decoded object, or nil to decode req.Object. It
-// never panics: a panic becomes a denial.
-func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *admissionResponse, result string) {
+// decide answers a request from the decision cache, or reviews it and remembers the answer.
+func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
+	cache := h.cache.Load()
+	if cache == nil || !isPodCreate(req) {
+		resp, result, _, _ := h.review(req)
+		return resp, result
+	}
+	cfg := h.cfg.Load()
+	key := decisionKey(req.Namespace, req.Object)
+	if d := cache.get(key); d != nil && d.cfg == cfg {
+		switch d.outcome {
+		case "patched":
+			h.metrics.injections.Inc(req.Namespace)
+		case "denied":
+			h.metrics.failures.Inc(req.Namespace)
+			h.log.Info("pod denied", "namespace", req.Namespace, "uid", req.UID, "reason", d.reason, "cached", true)
+		}
+		return d.response(req.UID), d.outcome
+	}
+	resp, result, reason, final := h.review(req)
+	if final {
+		cache.put(key, &decision{allowed: resp.Allowed, patch: resp.Patch, patchType: resp.PatchType, warnings: resp.Warnings,
+			result: resp.Result, outcome: result, reason: reason, cfg: cfg})
+	}
+	return resp, result
+}
+
+func isPodCreate(req *admissionRequest) bool {
+	return req.Kind.Group == "" && req.Kind.Kind == "Pod" && req.SubResource == "" && req.Operation == "CREATE"
+}
+
+// review decides one request. It never panics: a panic becomes a denial. The result is the
+// requests metric's label; reason is what a denial logs; final is false for an internal
+// error (which decide does not cache).
+func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result, reason string, final bool) {
 	resp = &admissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
 	ns := req.Namespace
@@ -208,24 +228,20 @@ func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *adm
 			h.log.Error("panic while mutating", "namespace", ns, "uid", req.UID, "panic", fmt.Sprint(r))
 			h.metrics.failures.Inc(ns)
 			resp = deny(req, fmt.Sprintf("vaultkube injector internal error: %v", r))
-			result = "denied"
+			result, final = "denied", false
 		}
 	}()
-	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" || req.Operation != "CREATE" {
-		return resp, result
+	if !isPodCreate(req) {
+		return resp, result, "", true
 	}
 	var pod podspec.Pod
-	switch {
-	case decoded != nil:
-		pod = *decoded
-	case len(req.Object) == 0 || string(req.Object) == "null":
+	if len(req.Object) == 0 || string(req.Object) == "null" {
 		h.metrics.failures.Inc(ns)
-		return deny(req, "vaultkube injector: the request carries no pod"), "denied"
-	default:
-		if err := json.Unmarshal(req.Object, &pod); err != nil {
-			h.metrics.failures.Inc(ns)
-			return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
-		}
+		return deny(req, "vaultkube injector: the request carries no pod"), "denied", "no pod", true
+	}
+	if err := json.Unmarshal(req.Object, &pod); err != nil {
+		h.metrics.failures.Inc(ns)
+		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
 	if pod.Namespace == "" {
@@ -239,29 +255,29 @@ func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *adm
 		h.log.Info("pod denied", "namespace", ns, "name", podName(&pod), "uid", req.UID, "reason", err.Error())
 		d := deny(req, err.Error())
 		d.Warnings = warnings
-		return d, "denied"
+		return d, "denied", err.Error(), true
 	}
 	if out == &pod {
-		return resp, result
+		return resp, result, "", true
 	}
 	ops, err := injector.Patch(&pod, out)
 	if err != nil {
 		h.metrics.failures.Inc(ns)
-		return deny(req, "vaultkube injector: "+err.Error()), "denied"
+		return deny(req, "vaultkube injector: "+err.Error()), "denied", "", false
 	}
 	if len(ops) == 0 {
-		return resp, result
+		return resp, result, "", true
 	}
 	patch, err := injector.EncodePatch(ops)
 	if err != nil {
 		h.metrics.failures.Inc(ns)
-		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied"
+		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied", "", false
 	}
 	pt := "JSONPatch"
 	resp.Patch, resp.PatchType = patch, &pt
 	h.metrics.injections.Inc(ns)
 	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
-	return resp, "patched"
+	return resp, "patched", "", true
 }
 
 func deny(req *admissionRequest, msg string) *admissionResponse {

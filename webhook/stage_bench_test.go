@@ -25,11 +25,14 @@ func BenchmarkStages(b *testing.B) {
 	var pod podspec.Pod
 	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {
-			_, p, _, err := decodeReview(body)
-			if err != nil || p == nil {
+			req, _, err := decodeReview(body)
+			if err != nil {
 				b.Fatal(err)
 			}
-			pod = *p
+			pod = podspec.Pod{}
+			if err := json.Unmarshal(req.Object, &pod); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	pod.Namespace = "app"

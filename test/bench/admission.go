@@ -428,7 +428,7 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 		return s
 	}
 
-	ports := [2]int{}
+	ports := [3]int{}
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			s.err = err
@@ -444,7 +444,18 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 		return s
 	}
 	defer ours.stop()
-	servers := []*server{ours}
+	// The same binary without its decision cache: every request is decided from scratch, as
+	// when each pod is different (the bench sends one pod over and over, like a ReplicaSet).
+	uncached, err := startServer("vaultkube (no cache)", o.dir, pool, o.workers, ports[2], "/readyz",
+		o.vaultkube, "injector", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--decision-cache-size", "0",
+		"--vault-address", "http://127.0.0.1:8200", "--kubernetes-version", "v1.37.2")
+	if err != nil {
+		s.err = err
+		return s
+	}
+	defer uncached.stop()
+	servers := []*server{ours, uncached}
 	if o.skipK8s == "" {
 		theirs, err := startServer("vault-k8s-injector", o.dir, pool, o.workers, ports[1], "/health/ready",
 			o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
@@ -536,10 +547,10 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 		len(res[0].seq), o.rounds, len(res[0].conc), o.workers)
 
 	// Without the peer, our figures still go into the summary, marked SKIPPED.
-	a, b := res[0], &admissionResult{}
+	a, nc, b := res[0], res[1], &admissionResult{}
 	skip := ""
-	if len(servers) > 1 {
-		b = res[1]
+	if len(servers) > 2 {
+		b = res[2]
 	} else {
 		skip = "vault-k8s v1.6.2: " + o.skipK8s
 	}
@@ -556,6 +567,11 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 	add("admission p99 (sequential)", msf(percentile(a.seq, 99)), msf(percentile(b.seq, 99)), "ms", 0.5)
 	add("admission p50 (concurrent)", msf(percentile(a.conc, 50)), msf(percentile(b.conc, 50)), "ms", 0)
 	add("admission p99 (concurrent)", msf(percentile(a.conc, 99)), msf(percentile(b.conc, 99)), "ms", 0.5)
+	add("admission p50 (sequential), no decision cache", msf(percentile(nc.seq, 50)), msf(percentile(b.seq, 50)), "ms", 0)
+	add("admission p99 (sequential), no decision cache", msf(percentile(nc.seq, 99)), msf(percentile(b.seq, 99)), "ms", 0.5)
+	add("admission p99 (concurrent), no decision cache", msf(percentile(nc.conc, 99)), msf(percentile(b.conc, 99)), "ms", 0.5)
+	add("injector CPU per request, no decision cache", perRequest(nc), perRequest(b), "ms", 0)
+	add("injector RSS (VmHWM after run), no decision cache", float64(nc.after.hwm)/1024, float64(b.after.hwm)/1024, "MB", 0.5)
 	add("injector CPU per request", perRequest(a), perRequest(b), "ms", 0)
 	add("injector RSS (VmHWM after run)", float64(a.after.hwm)/1024, float64(b.after.hwm)/1024, "MB", 0.5)
 	add("injector RssAnon after run (heap, stacks)", float64(a.after.anon)/1024, float64(b.after.anon)/1024, "MB", 0)
