@@ -315,8 +315,9 @@ func (idx *rowIndex) lookup(key string) (row *Annotation, name string, ok bool) 
 		return row, "", true
 	}
 	for _, row := range idx.prefixes {
-		if rest, found := strings.CutPrefix(key, row.Key+"-"); found && rest != "" {
-			return row, rest, true
+		// key is row.Key + "-" + a name (no concatenation: this runs for every annotation)
+		if n := len(row.Key); len(key) > n+1 && key[n] == '-' && key[:n] == row.Key {
+			return row, key[n+1:], true
 		}
 	}
 	return nil, "", false
