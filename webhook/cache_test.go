@@ -38,6 +38,7 @@ func TestDecisionCache(t *testing.T) {
 		assert.EqualValues(t, reviewUIDForTests, first.Response.UID)
 		assert.EqualValues(t, "0b0b0b0b-1111-2222-3333-444444444444", again.Response.UID, "each answer carries its request's UID")
 		assert.Equal(t, 2.0, h.metrics.injections.Value("app"), "cached answers count as injections")
+		assert.Equal(t, 1.0, h.metrics.cacheHits.Value())
 	})
 	t.Run("another namespace, another pod or a new configuration is decided again", func(t *testing.T) {
 		h, calls := countingHandler(t)

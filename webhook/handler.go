@@ -39,6 +39,7 @@ type metrics struct {
 	latency    *promexp.Histogram
 	injections *promexp.CounterVec
 	failures   *promexp.CounterVec
+	cacheHits  *promexp.Counter
 }
 
 func newMetrics(reg *promexp.Registry) *metrics {
@@ -51,6 +52,8 @@ func newMetrics(reg *promexp.Registry) *metrics {
 			"Pods mutated to run the agent, by namespace.", "namespace"),
 		failures: reg.NewCounterVec("vaultkube_injector_failures_total",
 			"Pods denied (invalid annotations or internal errors), by namespace.", "namespace"),
+		cacheHits: reg.NewCounter("vaultkube_injector_decision_cache_hits_total",
+			"Admission requests answered from the decision cache (identical pods, as a ReplicaSet's)."),
 	}
 }
 
@@ -195,6 +198,7 @@ func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 	cfg := h.cfg.Load()
 	key := decisionKey(req.Namespace, req.Object)
 	if d := cache.get(key); d != nil && d.cfg == cfg {
+		h.metrics.cacheHits.Inc()
 		switch d.outcome {
 		case "patched":
 			h.metrics.injections.Inc(req.Namespace)
