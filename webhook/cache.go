@@ -1,23 +1,27 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"io"
+	"strings"
 	"sync"
 
 	"github.com/vaultkube/vaultkube/injector"
+	"github.com/vaultkube/vaultkube/internal/podspec"
 )
 
 // DefaultDecisionCacheSize is how many recent pod objects the webhook remembers its answer
 // for (--decision-cache-size).
 const DefaultDecisionCacheSize = 128
 
-// decisionCache remembers the answer for recently seen pod objects. The pods of one
-// ReplicaSet reach the webhook byte for byte the same (no name yet, only generateName), so
-// a Deployment scaled to 50 replicas is decided once and answered 49 times from here. The
-// key is the SHA-256 of the request's namespace and the object's JSON; the injector's
-// configuration is part of the answer, so SetConfig empties the cache. Only what the
-// injector decided is kept (a patch, an unchanged allowance, a denial for the pod's
-// annotations); internal errors are not.
+// decisionCache remembers the answer for recently seen pods. The pods of one ReplicaSet
+// reach the webhook alike (no name yet, only generateName) but for the generated name of
+// their service-account volume and the managedFields timestamps, which decisionKey leaves
+// out, so a Deployment scaled to 50 replicas is decided once and answered 49 times from
+// here. Each entry names the configuration it was decided with, and SetConfig empties the
+// cache. Only what the injector decided is kept (a patch, an unchanged allowance, a denial
+// for the pod's annotations); internal errors are not.
 type decisionCache struct {
 	mu      sync.Mutex
 	size    int
@@ -45,14 +49,92 @@ func newDecisionCache(size int) *decisionCache {
 	return &decisionCache{size: size, entries: make(map[[sha256.Size]byte]*decision, size)}
 }
 
-func decisionKey(namespace string, object []byte) [sha256.Size]byte {
+// generatedPrefix starts the name of the service-account volume the API server adds to
+// every pod with a random suffix, before webhooks run (kube-api-access-x7k2p).
+const generatedPrefix = "kube-api-access-"
+
+// generatedNames returns the pod's volume names that the API server generated.
+func generatedNames(pod *podspec.Pod) [][]byte {
+	var names [][]byte
+	for _, v := range pod.Spec.Volumes {
+		if strings.HasPrefix(v.Name, generatedPrefix) && v.Projected != nil {
+			names = append(names, []byte(v.Name))
+		}
+	}
+	return names
+}
+
+// decisionKey hashes what the injector's answer depends on: the namespace and the pod
+// object, without metadata.managedFields (timestamps; the injector never reads them) and
+// with the generated volume names replaced by one placeholder. The pods of a ReplicaSet
+// differ in nothing else when they reach the webhook (no name yet, only generateName).
+// decide caches an answer only when it does not mention a generated name, so that it is
+// the answer for every pod with this key.
+func decisionKey(namespace string, object []byte, generated [][]byte) [sha256.Size]byte {
 	h := sha256.New()
 	h.Write([]byte(namespace))
 	h.Write([]byte{0})
-	h.Write(object)
+	member := func(key, value []byte) {
+		h.Write(key)
+		h.Write([]byte{0})
+		writeNormalized(h, value, generated)
+		h.Write([]byte{0})
+	}
+	podspec.EachMember(object, func(key, value []byte) bool {
+		if string(key) != "metadata" {
+			member(key, value)
+			return true
+		}
+		h.Write([]byte("metadata{"))
+		podspec.EachMember(value, func(k, v []byte) bool {
+			if string(k) != "managedFields" {
+				member(k, v)
+			}
+			return true
+		})
+		h.Write([]byte("}"))
+		return true
+	})
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 	return k
+}
+
+// writeNormalized writes b with every generated name replaced by the same placeholder.
+func writeNormalized(w io.Writer, b []byte, generated [][]byte) {
+	for len(b) > 0 {
+		at, n := -1, 0
+		for _, name := range generated {
+			if i := bytes.Index(b, name); i >= 0 && (at < 0 || i < at) {
+				at, n = i, len(name)
+			}
+		}
+		if at < 0 {
+			_, _ = w.Write(b)
+			return
+		}
+		_, _ = w.Write(b[:at])
+		_, _ = w.Write([]byte(generatedPrefix + "\x00"))
+		b = b[at+n:]
+	}
+}
+
+// mentions reports whether an answer names one of the generated names.
+func mentions(resp *admissionResponse, generated [][]byte) bool {
+	for _, name := range generated {
+		if bytes.Contains(resp.Patch, name) {
+			return true
+		}
+		for _, w := range resp.Warnings {
+			if strings.Contains(w, string(name)) {
+				return true
+			}
+		}
+		if resp.Result != nil && strings.Contains(resp.Result.Message, string(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *decisionCache) get(k [sha256.Size]byte) *decision {

@@ -1,13 +1,16 @@
 package webhook
 
 import (
+	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	jsonpatch5 "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vaultkube/vaultkube/injector"
 	"github.com/vaultkube/vaultkube/internal/podspec"
@@ -39,6 +42,38 @@ func TestDecisionCache(t *testing.T) {
 		assert.EqualValues(t, "0b0b0b0b-1111-2222-3333-444444444444", again.Response.UID, "each answer carries its request's UID")
 		assert.Equal(t, 2.0, h.metrics.injections.Value("app"), "cached answers count as injections")
 		assert.Equal(t, 1.0, h.metrics.cacheHits.Value())
+	})
+	t.Run("replicas differ in the generated volume name and managedFields only", func(t *testing.T) {
+		h, calls := countingHandler(t)
+		first := podJSON(t, annotated)
+		require.Contains(t, string(first), "kube-api-access-x7k2p")
+		second := strings.ReplaceAll(string(first), "kube-api-access-x7k2p", "kube-api-access-q9w8e")
+		second = strings.Replace(second, `"metadata":{`, `"metadata":{"managedFields":[{"manager":"kube-controller-manager","operation":"Update","time":"2026-11-25T12:00:01Z"}],`, 1)
+		_, a := post(t, h, reviewBody(t, "app", admissionv1.Create, first))
+		_, b := post(t, h, reviewBody(t, "app", admissionv1.Create, []byte(second)))
+		assert.Equal(t, int32(1), calls.Load(), "one decision for both replicas")
+		assert.Equal(t, a.Response.Patch, b.Response.Patch)
+		assert.NotContains(t, string(a.Response.Patch), "kube-api-access", "the patch does not name the generated volume")
+		assertPatchedPodValid(t, []byte(second), b.Response.Patch)
+	})
+	t.Run("an answer that names the generated volume is not reused", func(t *testing.T) {
+		h, calls := countingHandler(t)
+		// agent-init-first moves the pod's own init container, which mounts the generated
+		// volume, so the patch carries that container whole, name and all
+		ann := map[string]string{injector.AnnInitFirst: "true"}
+		for k, v := range annotated {
+			ann[k] = v
+		}
+		first := podJSON(t, ann)
+		first = []byte(strings.Replace(string(first), `"containers":[`, `"initContainers":[{"name":"setup","image":"busybox","volumeMounts":[{"name":"kube-api-access-x7k2p","mountPath":"/var/run/secrets/kubernetes.io/serviceaccount","readOnly":true}]}],"containers":[`, 1))
+		second := strings.ReplaceAll(string(first), "kube-api-access-x7k2p", "kube-api-access-q9w8e")
+		_, a := post(t, h, reviewBody(t, "app", admissionv1.Create, first))
+		require.Contains(t, string(a.Response.Patch), "kube-api-access-x7k2p")
+		_, b := post(t, h, reviewBody(t, "app", admissionv1.Create, []byte(second)))
+		assert.Equal(t, int32(2), calls.Load(), "decided again")
+		assert.Contains(t, string(b.Response.Patch), "kube-api-access-q9w8e")
+		assert.NotContains(t, string(b.Response.Patch), "kube-api-access-x7k2p")
+		assertPatchedPodValid(t, []byte(second), b.Response.Patch)
 	})
 	t.Run("another namespace, another pod or a new configuration is decided again", func(t *testing.T) {
 		h, calls := countingHandler(t)
@@ -102,3 +137,24 @@ func TestDecisionCache(t *testing.T) {
 
 // reviewUIDForTests is the request UID reviewBody writes.
 const reviewUIDForTests = "705ab4f5-6393-11e8-b7cc-42010a800002"
+
+// assertPatchedPodValid applies a patch to a pod and checks that every mount names a volume
+// of the pod.
+func assertPatchedPodValid(t *testing.T, pod, patch []byte) {
+	t.Helper()
+	p, err := jsonpatch5.DecodePatch(patch)
+	require.NoError(t, err)
+	out, err := p.Apply(pod)
+	require.NoError(t, err)
+	var got corev1.Pod
+	require.NoError(t, json.Unmarshal(out, &got))
+	volumes := map[string]bool{}
+	for _, v := range got.Spec.Volumes {
+		volumes[v.Name] = true
+	}
+	for _, c := range append(got.Spec.InitContainers, got.Spec.Containers...) {
+		for _, m := range c.VolumeMounts {
+			assert.True(t, volumes[m.Name], "container %s mounts %s, which the pod does not have", c.Name, m.Name)
+		}
+	}
+}

@@ -191,12 +191,14 @@ func decodeReview(body []byte) (req *admissionRequest, apiVersion string, err er
 // decide answers a request from the decision cache, or reviews it and remembers the answer.
 func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 	cache := h.cache.Load()
-	if cache == nil || !isPodCreate(req) {
-		resp, result, _, _ := h.review(req)
+	var pod podspec.Pod
+	if cache == nil || !isPodCreate(req) || json.Unmarshal(req.Object, &pod) != nil || req.Object[0] != '{' {
+		resp, result, _, _ := h.review(req, nil)
 		return resp, result
 	}
 	cfg := h.cfg.Load()
-	key := decisionKey(req.Namespace, req.Object)
+	generated := generatedNames(&pod)
+	key := decisionKey(req.Namespace, req.Object, generated)
 	if d := cache.get(key); d != nil && d.cfg == cfg {
 		h.metrics.cacheHits.Inc()
 		switch d.outcome {
@@ -208,8 +210,8 @@ func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 		}
 		return d.response(req.UID), d.outcome
 	}
-	resp, result, reason, final := h.review(req)
-	if final {
+	resp, result, reason, final := h.review(req, &pod)
+	if final && !mentions(resp, generated) {
 		cache.put(key, &decision{allowed: resp.Allowed, patch: resp.Patch, patchType: resp.PatchType, warnings: resp.Warnings,
 			result: resp.Result, outcome: result, reason: reason, cfg: cfg})
 	}
@@ -223,7 +225,7 @@ func isPodCreate(req *admissionRequest) bool {
 // review decides one request. It never panics: a panic becomes a denial. The result is the
 // requests metric's label; reason is what a denial logs; final is false for an internal
 // error (which decide does not cache).
-func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result, reason string, final bool) {
+func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *admissionResponse, result, reason string, final bool) {
 	resp = &admissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
 	ns := req.Namespace
@@ -239,13 +241,17 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 		return resp, result, "", true
 	}
 	var pod podspec.Pod
-	if len(req.Object) == 0 || string(req.Object) == "null" {
+	switch {
+	case decoded != nil:
+		pod = *decoded
+	case len(req.Object) == 0 || string(req.Object) == "null":
 		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: the request carries no pod"), "denied", "no pod", true
-	}
-	if err := json.Unmarshal(req.Object, &pod); err != nil {
-		h.metrics.failures.Inc(ns)
-		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
+	default:
+		if err := json.Unmarshal(req.Object, &pod); err != nil {
+			h.metrics.failures.Inc(ns)
+			return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
+		}
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
 	if pod.Namespace == "" {

@@ -375,6 +375,11 @@ func hasUnmodelled(b []byte, t reflect.Type) bool {
 	return found
 }
 
+// EachMember calls fn with the raw key (without quotes) and the raw value of each member
+// of the JSON object b, in order, until fn returns false. b must be valid JSON (decoded
+// before); anything else ends the walk early.
+func EachMember(b []byte, fn func(key, value []byte) bool) { eachMember(b, fn) }
+
 // eachMember calls fn with the raw key (without quotes) and value of each member of the
 // JSON object b until fn returns false.
 func eachMember(b []byte, fn func(key, value []byte) bool) {

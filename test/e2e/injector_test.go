@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +159,8 @@ func TestInjectorWebhook(t *testing.T) {
 	ns := c.namespace(t, "e2e-inject")
 	c.ensureDefaultSA(t, ns)
 	caPEM, certFile, keyFile := servingCert(t, []net.IP{net.ParseIP("127.0.0.1")}, nil)
-	port := c.startInjectorInNode(t, certFile, keyFile)
+	metricsPort := 30000 + mrand.IntN(10000)
+	port := c.startInjectorInNode(t, certFile, keyFile, "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	c.webhookConfig(t, "vaultkube-e2e-"+ns, caPEM, fmt.Sprintf("https://127.0.0.1:%d/mutate", port), ns, "kube-system")
 
 	pod := annotatedPod("app", map[string]string{
@@ -192,6 +195,26 @@ func TestInjectorWebhook(t *testing.T) {
 		appMount = appMount || m.MountPath == "/vault/secrets"
 	}
 	assert.True(t, appMount, "the app container mounts /vault/secrets")
+
+	// A ReplicaSet's pods reach the webhook identical (generateName, no name yet, as the real
+	// API server admits them): one decision, the others from the decision cache, all injected.
+	for range 3 {
+		replica := annotatedPod("", pod.Annotations)
+		replica.GenerateName = "replica-"
+		got, err := c.client.CoreV1().Pods(ns).Create(ctx, replica, metav1.CreateOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, "injected", got.Annotations["vault.hashicorp.com/agent-inject-status"], got.Name)
+		assert.Len(t, got.Spec.InitContainers, 1, "%s: the native agent sidecar", got.Name)
+	}
+	metrics, err := exec.Command("nsenter", "--net=/run/netns/vaultkube", "curl", "-sSf",
+		fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)).CombinedOutput()
+	require.NoError(t, err, "scrape the injector's metrics: %s", metrics)
+	// at least the second and third replica (the API server may call again to re-invoke:
+	// those answers are alike too)
+	m := regexp.MustCompile(`(?m)^vaultkube_injector_decision_cache_hits_total (\d+)$`).FindStringSubmatch(string(metrics))
+	require.NotNil(t, m, "no cache hits metric in:\n%s", metrics)
+	hits, _ := strconv.Atoi(m[1])
+	assert.GreaterOrEqual(t, hits, 2, "the second and third replica are answered from the cache:\n%s", metrics)
 
 	// kube-system is never mutated, even with the annotations.
 	c.ensureDefaultSA(t, "kube-system")
