@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -53,14 +54,35 @@ func newDecisionCache(size int) *decisionCache {
 // every pod with a random suffix, before webhooks run (kube-api-access-x7k2p).
 const generatedPrefix = "kube-api-access-"
 
-// generatedNames returns the pod's volume names that the API server generated.
-func generatedNames(pod *podspec.Pod) [][]byte {
+// generatedNames returns the names of the service-account volumes in the pod object's
+// spec, found without decoding the pod: the API server writes a volume as
+// {"name":"kube-api-access-x7k2p","projected":{...}}. A volume written otherwise is simply
+// not recognised (its pods then share no cache entry).
+func generatedNames(object []byte) [][]byte {
 	var names [][]byte
-	for _, v := range pod.Spec.Volumes {
-		if strings.HasPrefix(v.Name, generatedPrefix) && v.Projected != nil {
-			names = append(names, []byte(v.Name))
+	podspec.EachMember(object, func(key, value []byte) bool {
+		if string(key) != "spec" {
+			return true
 		}
-	}
+		const open = `{"name":"` + generatedPrefix
+		for rest := value; ; {
+			i := bytes.Index(rest, []byte(open))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(`{"name":"`):]
+			end := bytes.IndexByte(rest, '"')
+			if end < 0 {
+				break
+			}
+			name := rest[:end]
+			if bytes.HasPrefix(rest[end:], []byte(`","projected":`)) && !slices.ContainsFunc(names, func(n []byte) bool { return bytes.Equal(n, name) }) {
+				names = append(names, name)
+			}
+			rest = rest[end:]
+		}
+		return false
+	})
 	return names
 }
 

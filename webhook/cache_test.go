@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
@@ -157,4 +158,19 @@ func assertPatchedPodValid(t *testing.T, pod, patch []byte) {
 			assert.True(t, volumes[m.Name], "container %s mounts %s, which the pod does not have", c.Name, m.Name)
 		}
 	}
+}
+
+func TestGeneratedNames(t *testing.T) {
+	object := []byte(`{"metadata":{"annotations":{"x":"{\"name\":\"kube-api-access-meta1\",\"projected\":1}"}},` +
+		`"spec":{"volumes":[{"name":"kube-api-access-ab12c","projected":{"sources":[]}},{"name":"kube-api-access-mine","emptyDir":{}}],` +
+		`"containers":[{"name":"app","volumeMounts":[{"name":"kube-api-access-ab12c","mountPath":"/var/run/secrets/kubernetes.io/serviceaccount"}]}]}}`)
+	got := generatedNames(object)
+	require.Len(t, got, 1, "only the spec's projected volume: %q", got)
+	assert.Equal(t, "kube-api-access-ab12c", string(got[0]))
+	assert.Empty(t, generatedNames([]byte(`{"spec":{"volumes":[]}}`)))
+	// the same pod with another generated name has the same key; another namespace does not
+	other := bytes.ReplaceAll(object, []byte("kube-api-access-ab12c"), []byte("kube-api-access-zz99y"))
+	assert.Equal(t, decisionKey("ns", object, got), decisionKey("ns", other, generatedNames(other)))
+	assert.NotEqual(t, decisionKey("ns", object, got), decisionKey("other", object, got))
+	assert.NotEqual(t, decisionKey("ns", object, got), decisionKey("ns", bytes.Replace(object, []byte(`"app"`), []byte(`"web"`), 1), got))
 }

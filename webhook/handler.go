@@ -191,13 +191,12 @@ func decodeReview(body []byte) (req *admissionRequest, apiVersion string, err er
 // decide answers a request from the decision cache, or reviews it and remembers the answer.
 func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 	cache := h.cache.Load()
-	var pod podspec.Pod
-	if cache == nil || !isPodCreate(req) || json.Unmarshal(req.Object, &pod) != nil || req.Object[0] != '{' {
+	if cache == nil || !isPodCreate(req) || len(req.Object) == 0 || req.Object[0] != '{' {
 		resp, result, _, _ := h.review(req, nil)
 		return resp, result
 	}
 	cfg := h.cfg.Load()
-	generated := generatedNames(&pod)
+	generated := generatedNames(req.Object)
 	key := decisionKey(req.Namespace, req.Object, generated)
 	if d := cache.get(key); d != nil && d.cfg == cfg {
 		h.metrics.cacheHits.Inc()
@@ -210,7 +209,7 @@ func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 		}
 		return d.response(req.UID), d.outcome
 	}
-	resp, result, reason, final := h.review(req, &pod)
+	resp, result, reason, final := h.review(req, nil)
 	if final && !mentions(resp, generated) {
 		cache.put(key, &decision{allowed: resp.Allowed, patch: resp.Patch, patchType: resp.PatchType, warnings: resp.Warnings,
 			result: resp.Result, outcome: result, reason: reason, cfg: cfg})
