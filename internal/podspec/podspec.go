@@ -519,8 +519,8 @@ func encodeKeeping(v any, raw json.RawMessage) ([]byte, error) {
 // alone (a member now lacks was removed); objects in modelled struct fields are merged
 // likewise, and so are the items of lists of objects, matched by "name" (and "mountPath"
 // when they have one): a list the injector changed keeps what it did not model of the
-// items it kept, wherever they moved. Items without a name are matched by position when
-// the list kept its length.
+// items it kept, wherever they moved; items of the same identity (unnamed ones, such as
+// projected sources) pair in order.
 func merge(kept, now []byte, t reflect.Type) ([]byte, error) {
 	var k, n map[string]json.RawMessage
 	if err := json.Unmarshal(kept, &k); err != nil || k == nil {
@@ -560,41 +560,36 @@ func mergeElements(kept, now []byte, t reflect.Type) ([]byte, error) {
 	if json.Unmarshal(kept, &k) != nil || json.Unmarshal(now, &n) != nil {
 		return now, nil
 	}
-	type identity struct {
-		Name      *string `json:"name"`
-		MountPath *string `json:"mountPath"`
-	}
-	id := func(raw []byte) (string, bool) {
-		var v identity
-		if json.Unmarshal(raw, &v) != nil || v.Name == nil {
-			return "", false
+	// An item's identity is its name and, for types with one, its mount path (either may be
+	// empty: a missing member decodes as the empty string, so both sides agree). Kept items of one identity are
+	// handed out in order, so unnamed items (projected sources) pair by position.
+	known := modelled(t)
+	_, byPath := known["mountPath"]
+	id := func(raw []byte) string {
+		var v struct {
+			Name      string `json:"name"`
+			MountPath string `json:"mountPath"`
 		}
-		path := ""
-		if v.MountPath != nil {
-			path = *v.MountPath
+		_ = json.Unmarshal(raw, &v)
+		if !byPath {
+			return v.Name // the type has no mount path: a member spelled like one is not one
 		}
-		return *v.Name + "\x00" + path, true
+		return v.Name + "\x00" + v.MountPath
 	}
-	byID := map[string][]byte{}
+	byID := map[string][][]byte{}
 	for _, e := range k {
-		if key, ok := id(e); ok {
-			if _, dup := byID[key]; !dup {
-				byID[key] = e
-			}
-		}
+		key := id(e)
+		byID[key] = append(byID[key], e)
 	}
 	changed := false
 	for i := range n {
-		var from []byte
-		if key, ok := id(n[i]); ok {
-			from = byID[key]
-		} else if len(k) == len(n) {
-			from = k[i] // items without a name (projected sources): by position
-		}
-		if from == nil {
+		key := id(n[i])
+		queue := byID[key]
+		if len(queue) == 0 {
 			continue
 		}
-		m, err := merge(from, n[i], t)
+		byID[key] = queue[1:]
+		m, err := merge(queue[0], n[i], t)
 		if err != nil {
 			return nil, err
 		}

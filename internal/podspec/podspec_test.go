@@ -3,7 +3,9 @@ package podspec
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -228,4 +230,161 @@ func TestMergeMatchesItemsByName(t *testing.T) {
 	out, err = json.Marshal(c)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"name":"c","x":true}`, string(out))
+}
+
+// zeroish reports whether a decoded JSON value is what encoding/json leaves out (or writes)
+// for an unset modelled field.
+func zeroish(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return v == ""
+	case float64:
+		return v == 0
+	case bool:
+		return !v
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
+}
+
+// sameModulo compares a decoded original with its decode-and-encode round trip, typed by t:
+// unmodelled members must come back unchanged; modelled ones may differ only where the
+// original was unset (zero, null, empty) and comes back unset or left out.
+func sameModulo(t *testing.T, path string, orig, got any, typ reflect.Type) {
+	t.Helper()
+	if st := structOf(typ); st != nil && typ.Kind() == reflect.Slice {
+		o, ok1 := orig.([]any)
+		g, ok2 := got.([]any)
+		if !ok1 || !ok2 || len(o) != len(g) {
+			if !(zeroish(orig) && zeroish(got)) {
+				t.Fatalf("%s: list %v came back as %v", path, orig, got)
+			}
+			return
+		}
+		for i := range o {
+			sameModulo(t, fmt.Sprintf("%s[%d]", path, i), o[i], g[i], st)
+		}
+		return
+	}
+	if typ.Kind() != reflect.Struct {
+		if !reflect.DeepEqual(orig, got) && !(zeroish(orig) && zeroish(got)) {
+			t.Fatalf("%s: %v came back as %v", path, orig, got)
+		}
+		return
+	}
+	o, ok1 := orig.(map[string]any)
+	g, ok2 := got.(map[string]any)
+	if !ok1 || !ok2 {
+		if !(zeroish(orig) && zeroish(got)) {
+			t.Fatalf("%s: object %v came back as %v", path, orig, got)
+		}
+		return
+	}
+	known := modelled(typ)
+	for k, ov := range o {
+		gv, present := g[k]
+		f, isKnown := known[k]
+		switch {
+		case !isKnown:
+			if !present || !reflect.DeepEqual(ov, gv) {
+				t.Fatalf("%s.%s (not modelled): %v came back as %v (present %v)", path, k, ov, gv, present)
+			}
+		case !present:
+			if !zeroish(ov) {
+				t.Fatalf("%s.%s: %v was dropped", path, k, ov)
+			}
+		default:
+			sameModulo(t, path+"."+k, ov, gv, f.t)
+		}
+	}
+	for k, gv := range g {
+		if _, ok := o[k]; !ok && !zeroish(gv) {
+			t.Fatalf("%s.%s: %v appeared", path, k, gv)
+		}
+	}
+}
+
+// foldedKey reports whether v has a key that differs from a modelled key only in case:
+// encoding/json matches keys case-insensitively, the API server does not (and never sends
+// such keys), so round trips of those are not comparable.
+func foldedKey(v any, typ reflect.Type) bool {
+	switch v := v.(type) {
+	case []any:
+		if st := structOf(typ); st != nil && typ.Kind() == reflect.Slice {
+			for _, e := range v {
+				if foldedKey(e, st) {
+					return true
+				}
+			}
+		}
+	case map[string]any:
+		if typ.Kind() != reflect.Struct {
+			return false
+		}
+		known := modelled(typ)
+		for k, e := range v {
+			for name, f := range known {
+				if k != name && strings.EqualFold(k, name) {
+					return true
+				}
+				if k == name && structOf(f.t) != nil && foldedKey(e, f.t) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// FuzzRoundTrip: a container or volume decoded and encoded again keeps every member it
+// does not model, and its modelled members, apart from unset ones.
+func FuzzRoundTrip(f *testing.F) {
+	c, err := json.Marshal(fullContainer())
+	require.NoError(f, err)
+	f.Add(c, false)
+	for _, v := range fullVolumes() {
+		raw, err := json.Marshal(v)
+		require.NoError(f, err)
+		f.Add(raw, true)
+	}
+	f.Add([]byte(`{"name":"x","securityContext":{"runAsUser":1,"seLinuxOptions":{"level":"s0"}},"env":[{"name":"A","future":{"x":[1,2]}}]}`), false)
+	f.Add([]byte(`{"name":"v","projected":{"sources":[{"serviceAccountToken":{"path":"t","future":true}},{"configMap":{"name":"c"}}]}}`), true)
+	type plainC Container
+	type plainV Volume
+	f.Fuzz(func(t *testing.T, b []byte, volume bool) {
+		var orig map[string]any
+		if json.Unmarshal(b, &orig) != nil || orig == nil {
+			return
+		}
+		var out []byte
+		typ := reflect.TypeOf(plainC{})
+		if volume {
+			typ = reflect.TypeOf(plainV{})
+		}
+		if foldedKey(orig, typ) {
+			return
+		}
+		if volume {
+			var v Volume
+			if json.Unmarshal(b, &v) != nil {
+				return
+			}
+			out, err = json.Marshal(v)
+		} else {
+			var c Container
+			if json.Unmarshal(b, &c) != nil {
+				return
+			}
+			out, err = json.Marshal(c)
+		}
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(out, &got), "%s", out)
+		sameModulo(t, "", orig, got, typ)
+	})
 }
