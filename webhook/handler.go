@@ -192,7 +192,7 @@ func decodeReview(body []byte) (req *admissionRequest, apiVersion string, err er
 func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 	cache := h.cache.Load()
 	if cache == nil || !isPodCreate(req) || len(req.Object) == 0 || req.Object[0] != '{' {
-		resp, result, _, _ := h.review(req, nil)
+		resp, result, _, _ := h.review(req)
 		return resp, result
 	}
 	cfg := h.cfg.Load()
@@ -209,7 +209,7 @@ func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 		}
 		return d.response(req.UID), d.outcome
 	}
-	resp, result, reason, final := h.review(req, nil)
+	resp, result, reason, final := h.review(req)
 	if final && !mentions(resp, generated) {
 		cache.put(key, &decision{allowed: resp.Allowed, patch: resp.Patch, patchType: resp.PatchType, warnings: resp.Warnings,
 			result: resp.Result, outcome: result, reason: reason, cfg: cfg})
@@ -224,7 +224,7 @@ func isPodCreate(req *admissionRequest) bool {
 // review decides one request. It never panics: a panic becomes a denial. The result is the
 // requests metric's label; reason is what a denial logs; final is false for an internal
 // error (which decide does not cache).
-func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *admissionResponse, result, reason string, final bool) {
+func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result, reason string, final bool) {
 	resp = &admissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
 	ns := req.Namespace
@@ -240,17 +240,13 @@ func (h *Handler) review(req *admissionRequest, decoded *podspec.Pod) (resp *adm
 		return resp, result, "", true
 	}
 	var pod podspec.Pod
-	switch {
-	case decoded != nil:
-		pod = *decoded
-	case len(req.Object) == 0 || string(req.Object) == "null":
+	if len(req.Object) == 0 || string(req.Object) == "null" {
 		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: the request carries no pod"), "denied", "no pod", true
-	default:
-		if err := json.Unmarshal(req.Object, &pod); err != nil {
-			h.metrics.failures.Inc(ns)
-			return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
-		}
+	}
+	if err := json.Unmarshal(req.Object, &pod); err != nil {
+		h.metrics.failures.Inc(ns)
+		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
 	if pod.Namespace == "" {

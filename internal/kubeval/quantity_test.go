@@ -164,14 +164,7 @@ func TestParseQuantityKnownValues(t *testing.T) {
 		{"+", "0"}, {".", "0"}, {"e3", "0"}, {"Ki", "0"},
 	}
 	for _, c := range equal {
-		a, err := ParseQuantity(c[0])
-		if err != nil {
-			t.Fatalf("ParseQuantity(%q): %v", c[0], err)
-		}
-		b, err := ParseQuantity(c[1])
-		if err != nil {
-			t.Fatalf("ParseQuantity(%q): %v", c[1], err)
-		}
+		a, b := parsePair(t, c)
 		if a.Cmp(b) != 0 || b.Cmp(a) != 0 {
 			t.Errorf("%q and %q should be equal", c[0], c[1])
 		}
@@ -183,14 +176,7 @@ func TestParseQuantityKnownValues(t *testing.T) {
 		{"99999999999999999999999999", "1e26"}, {"1e2147483647", "1.5e-2147483648"},
 	}
 	for _, c := range less {
-		a, err := ParseQuantity(c[0])
-		if err != nil {
-			t.Fatalf("ParseQuantity(%q): %v", c[0], err)
-		}
-		b, err := ParseQuantity(c[1])
-		if err != nil {
-			t.Fatalf("ParseQuantity(%q): %v", c[1], err)
-		}
+		a, b := parsePair(t, c)
 		if a.Cmp(b) != -1 || b.Cmp(a) != 1 {
 			t.Errorf("want %q < %q, got Cmp %d / %d", c[0], c[1], a.Cmp(b), b.Cmp(a))
 		}
@@ -316,4 +302,18 @@ func FuzzParseQuantity(f *testing.F) {
 			checkCmp(t, r, p)
 		}
 	})
+}
+
+// parsePair parses both quantities of a test case, failing the test on an error.
+func parsePair(t *testing.T, c [2]string) (Quantity, Quantity) {
+	t.Helper()
+	a, err := ParseQuantity(c[0])
+	if err != nil {
+		t.Fatalf("ParseQuantity(%q): %v", c[0], err)
+	}
+	b, err := ParseQuantity(c[1])
+	if err != nil {
+		t.Fatalf("ParseQuantity(%q): %v", c[1], err)
+	}
+	return a, b
 }

@@ -361,7 +361,7 @@ func hasUnmodelled(b []byte, t reflect.Type) bool {
 	}
 	known := modelled(t)
 	found := false
-	eachMember(b[i:], func(key, value []byte) bool {
+	EachMember(b[i:], func(key, value []byte) bool {
 		f, ok := known[string(key)]
 		if !ok || bytes.IndexByte(key, '\\') >= 0 {
 			found = true
@@ -378,11 +378,7 @@ func hasUnmodelled(b []byte, t reflect.Type) bool {
 // EachMember calls fn with the raw key (without quotes) and the raw value of each member
 // of the JSON object b, in order, until fn returns false. b must be valid JSON (decoded
 // before); anything else ends the walk early.
-func EachMember(b []byte, fn func(key, value []byte) bool) { eachMember(b, fn) }
-
-// eachMember calls fn with the raw key (without quotes) and value of each member of the
-// JSON object b until fn returns false.
-func eachMember(b []byte, fn func(key, value []byte) bool) {
+func EachMember(b []byte, fn func(key, value []byte) bool) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return
