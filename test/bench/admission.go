@@ -512,13 +512,13 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 			}
 		}
 	}
-	for round := range 2 {
+	for round := range o.rounds {
 		for j := range servers {
 			i := j
 			if round%2 == 1 {
 				i = len(servers) - 1 - j
 			}
-			if err := servers[i].concurrent(body, o.concurrent/2, o.workers, &res[i].conc); err != nil {
+			if err := servers[i].concurrent(body, o.concurrent/o.rounds, o.workers, &res[i].conc); err != nil {
 				s.err = err
 				return s
 			}
@@ -543,8 +543,8 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 			float64(r.after.anon)/1024, float64(r.after.file)/1024, float64(r.binarySize)/(1<<20))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(out, "  %d sequential requests per server in %d alternating rounds, then %d from %d concurrent clients; same body, HTTPS keep-alive, 127.0.0.1\n",
-		len(res[0].seq), o.rounds, len(res[0].conc), o.workers)
+	fmt.Fprintf(out, "  %d sequential requests per server, then %d from %d concurrent clients, each in %d alternating rounds; same body, HTTPS keep-alive, 127.0.0.1\n",
+		len(res[0].seq), len(res[0].conc), o.workers, o.rounds)
 
 	// Without the peer, our figures still go into the summary, marked SKIPPED.
 	a, nc, b := res[0], res[1], &admissionResult{}

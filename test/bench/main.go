@@ -40,9 +40,9 @@ func main() {
 	flag.StringVar(&ao.vaultK8s, "vault-k8s", "", "vault-k8s v1.6.2 wrapper binary (built by hack/bench.sh)")
 	flag.StringVar(&ao.skipK8s, "vault-k8s-skip", "", "why the vault-k8s binary is missing")
 	flag.IntVar(&ao.sequential, "requests", 2000, "sequential admission requests per injector")
-	flag.IntVar(&ao.concurrent, "concurrent-requests", 400, "admission requests per injector from concurrent clients")
+	flag.IntVar(&ao.concurrent, "concurrent-requests", 2000, "admission requests per injector from concurrent clients")
 	flag.IntVar(&ao.workers, "clients", 4, "concurrent clients")
-	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential requests")
+	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential and of the concurrent requests")
 	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./agent/bench")
 	flag.StringVar(&ag.agent, "agent", "bin/vaultkube-agent", "vaultkube agent binary")
 	flag.StringVar(&ag.vault, "vault", filepath.Join(cache, "bin", "vault"), "vault binary (dev server and vault agent)")
@@ -61,7 +61,7 @@ func main() {
 	flag.Parse()
 	so.runs, ag.runs = *runs, *runs
 	ao.rounds = max(1, min(ao.rounds, ao.sequential))
-	ao.workers = max(1, min(ao.workers, ao.concurrent/2))
+	ao.workers = max(1, min(ao.workers, ao.concurrent/max(1, ao.rounds)))
 
 	dir, err := os.MkdirTemp("", "vaultkube-bench-")
 	if err != nil {
