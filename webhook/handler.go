@@ -239,12 +239,12 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	if !isPodCreate(req) {
 		return resp, result, "", true
 	}
-	var pod podspec.Pod
 	if len(req.Object) == 0 || string(req.Object) == "null" {
 		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: the request carries no pod"), "denied", "no pod", true
 	}
-	if err := json.Unmarshal(req.Object, &pod); err != nil {
+	pod, err := podspec.DecodePod(req.Object)
+	if err != nil {
 		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
 	}

@@ -29,8 +29,7 @@ func BenchmarkStages(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			pod = podspec.Pod{}
-			if err := json.Unmarshal(req.Object, &pod); err != nil {
+			if pod, err = podspec.DecodePod(req.Object); err != nil {
 				b.Fatal(err)
 			}
 		}

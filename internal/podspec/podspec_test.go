@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
@@ -386,5 +387,126 @@ func FuzzRoundTrip(f *testing.F) {
 		var got map[string]any
 		require.NoError(t, json.Unmarshal(out, &got), "%s", out)
 		sameModulo(t, "", orig, got, typ)
+	})
+}
+
+// decodePodSeeds are pods for FuzzDecodePod and TestDecodePod: a full one, and the key
+// spellings encoding/json accepts (case, escapes, repeats, null).
+func decodePodSeeds(t testing.TB) [][]byte {
+	t.Helper()
+	full := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Namespace: "app", Annotations: map[string]string{"a": "b"}, Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{
+			InitContainers:        []corev1.Container{{Name: "init", Image: "busybox", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+			Containers:            []corev1.Container{fullContainer(), {Name: "plain", Image: "x"}},
+			Volumes:               fullVolumes(),
+			ServiceAccountName:    "web",
+			ShareProcessNamespace: ptr.To(true),
+			SecurityContext:       &corev1.PodSecurityContext{RunAsUser: ptr.To(int64(1000)), FSGroup: ptr.To(int64(2000))},
+			NodeSelector:          map[string]string{"disk": "ssd"},
+		},
+	}
+	b, err := json.Marshal(full)
+	require.NoError(t, err)
+	return [][]byte{
+		b,
+		[]byte(`{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","ports":[{"containerPort":80}]},{"name":"b"}]}}`),
+		[]byte(`{"SPEC":{"Containers":[{"name":"a","x":1}]},"spec":{"volumes":[{"name":"v","hostPath":{"path":"/"}}]}}`),
+		[]byte(`{"spec":{"containers":[{"name":"a","x":1}],"containers":[{"name":"b"}]}}`),
+		[]byte(`{"spec":{"containers":[{"name":"a"}],"containers":[{"name":"b","x":1}]}}`),
+		[]byte(`{"spec":{"containers":[{"name":"a","x":1}],"containers":null}}`),
+		[]byte(`{"spec":{"c\u006fntainers":[{"name":"a","x":1}],"initContainers":[null,{"name":"i","y":[]}]},"spec":null}`),
+		[]byte(`{"spec":{"\u212aontainers":[{"name":"a"}],"containers":[{"name":"k","\u212a":1}]}}`),
+		[]byte(`{"spec":{"containers":[{"name":"a","env":[{"name":"E","valueFrom":{"x":1},"z":2}]}]}}`),
+	}
+}
+
+func TestDecodePodMatchesUnmarshal(t *testing.T) {
+	for _, b := range decodePodSeeds(t) {
+		var want Pod
+		require.NoError(t, json.Unmarshal(b, &want), "%s", b)
+		got, err := DecodePod(b)
+		require.NoError(t, err, "%s", b)
+		require.Equal(t, want, got, "%s", b)
+	}
+	// the full pod keeps the JSON of its unmodelled members, the plain container none
+	pod, err := DecodePod(decodePodSeeds(t)[0])
+	require.NoError(t, err)
+	require.NotEmpty(t, pod.Spec.Containers[0].raw)
+	require.Empty(t, pod.Spec.Containers[1].raw)
+	_, err = DecodePod([]byte(`{"spec":{"containers":{}}}`))
+	require.EqualError(t, err, "spec.containers: a JSON object where a list belongs")
+	_, err = DecodePod([]byte(`{"spec":{"containers":[{"name":1}]}}`))
+	require.EqualError(t, err, "spec.containers.name: a JSON number where a string belongs")
+	_, err = DecodePod([]byte(`{"spec":`))
+	require.Error(t, err)
+}
+
+// FuzzDecodePod: DecodePod gives what json.Unmarshal into a Pod gives (with the raw JSON
+// each Container and Volume keeps), and fails where it fails.
+func FuzzDecodePod(f *testing.F) {
+	for _, b := range decodePodSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want Pod
+		wantErr := json.Unmarshal(b, &want)
+		got, err := DecodePod(b)
+		if wantErr != nil || err != nil {
+			require.Equal(t, wantErr != nil, err != nil, "errors %v and %v for %q", wantErr, err, b)
+			return
+		}
+		require.Equal(t, want, got, "%q", b)
+	})
+}
+
+// TestPlainPodMatchesPod: plainPod, which DecodePod decodes into, has Pod's members with
+// the same names and types, apart from the method-less container and volume types.
+func TestPlainPodMatchesPod(t *testing.T) {
+	plain := map[reflect.Type]reflect.Type{
+		reflect.TypeFor[[]plainContainer](): reflect.TypeFor[[]Container](),
+		reflect.TypeFor[[]plainVolume]():    reflect.TypeFor[[]Volume](),
+	}
+	members := func(t reflect.Type) []string {
+		var out []string
+		for f := range t.Fields() {
+			ft := f.Type
+			if p, ok := plain[ft]; ok {
+				ft = p
+			}
+			out = append(out, f.Tag.Get("json")+" "+ft.String())
+		}
+		return out
+	}
+	pod, pp := reflect.TypeFor[Pod](), reflect.TypeFor[plainPod]()
+	require.Equal(t, pod.NumField(), pp.NumField())
+	for i := range pod.NumField() {
+		require.Equal(t, pod.Field(i).Tag, pp.Field(i).Tag)
+	}
+	require.Equal(t, pod.Field(0).Type, pp.Field(0).Type)
+	require.Equal(t, members(pod.Field(1).Type), members(pp.Field(1).Type))
+}
+
+// BenchmarkDecodePod compares DecodePod with json.Unmarshal into a Pod.
+func BenchmarkDecodePod(b *testing.B) {
+	pod := decodePodSeeds(b)[0]
+	b.Run("DecodePod", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pod)))
+		for b.Loop() {
+			if _, err := DecodePod(pod); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pod)))
+		for b.Loop() {
+			var p Pod
+			if err := json.Unmarshal(pod, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
