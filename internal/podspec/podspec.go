@@ -310,16 +310,22 @@ func DecodePod(b []byte) (Pod, error) {
 	}}
 	// encoding/json matches keys case-insensitively and lets the last of repeated keys
 	// win (a list is decoded anew); the raw JSON kept follows the same rules
-	eachMemberNamed(b, "spec", func(spec []byte) {
-		eachMemberNamed(spec, "volumes", func(list []byte) {
-			keepRaw(list, pod.Spec.Volumes, func(v *Volume) *json.RawMessage { return &v.raw })
+	EachMember(b, func(key, spec []byte) bool {
+		if !keyMatches(key, "spec") {
+			return true
+		}
+		EachMember(spec, func(key, list []byte) bool {
+			switch {
+			case keyMatches(key, "containers"):
+				keepRaw(list, pod.Spec.Containers, func(c *Container) *json.RawMessage { return &c.raw })
+			case keyMatches(key, "initContainers"):
+				keepRaw(list, pod.Spec.InitContainers, func(c *Container) *json.RawMessage { return &c.raw })
+			case keyMatches(key, "volumes"):
+				keepRaw(list, pod.Spec.Volumes, func(v *Volume) *json.RawMessage { return &v.raw })
+			}
+			return true
 		})
-		eachMemberNamed(spec, "initContainers", func(list []byte) {
-			keepRaw(list, pod.Spec.InitContainers, func(c *Container) *json.RawMessage { return &c.raw })
-		})
-		eachMemberNamed(spec, "containers", func(list []byte) {
-			keepRaw(list, pod.Spec.Containers, func(c *Container) *json.RawMessage { return &c.raw })
-		})
+		return true
 	})
 	return pod, nil
 }
@@ -392,20 +398,14 @@ func keepRaw[T any](list []byte, items []T, raw func(*T) *json.RawMessage) {
 	})
 }
 
-// eachMemberNamed calls fn with the value of each member of the object b whose key
-// encoding/json matches to the field name: equal apart from case, after unescaping.
-func eachMemberNamed(b []byte, name string, fn func(value []byte)) {
-	EachMember(b, func(key, value []byte) bool {
-		if bytes.IndexByte(key, '\\') >= 0 {
-			var k string
-			if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k) == nil && strings.EqualFold(k, name) {
-				fn(value)
-			}
-		} else if bytes.EqualFold(key, []byte(name)) {
-			fn(value)
-		}
-		return true
-	})
+// keyMatches reports whether encoding/json matches the raw object key to the field name:
+// equal apart from case, after unescaping.
+func keyMatches(key []byte, name string) bool {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return bytes.EqualFold(key, []byte(name))
+	}
+	var k string
+	return json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k) == nil && strings.EqualFold(k, name)
 }
 
 // field is a modelled JSON key: its Go type with pointers removed.
