@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/vaultkube/vaultkube/injector"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	"github.com/vaultkube/vaultkube/internal/jsonscan"
 )
 
 // DefaultDecisionCacheSize is how many recent pod objects the webhook remembers its answer
@@ -60,7 +60,7 @@ const generatedPrefix = "kube-api-access-"
 // not recognised (its pods then share no cache entry).
 func generatedNames(object []byte) [][]byte {
 	var names [][]byte
-	podspec.EachMember(object, func(key, value []byte) bool {
+	jsonscan.EachMember(object, func(key, value []byte) bool {
 		if string(key) != "spec" {
 			return true
 		}
@@ -102,13 +102,13 @@ func decisionKey(namespace string, object []byte, generated [][]byte) [sha256.Si
 		writeNormalized(h, value, generated)
 		h.Write([]byte{0})
 	}
-	podspec.EachMember(object, func(key, value []byte) bool {
+	jsonscan.EachMember(object, func(key, value []byte) bool {
 		if string(key) != "metadata" {
 			member(key, value)
 			return true
 		}
 		h.Write([]byte("metadata{"))
-		podspec.EachMember(value, func(k, v []byte) bool {
+		jsonscan.EachMember(value, func(k, v []byte) bool {
 			if string(k) != "managedFields" {
 				member(k, v)
 			}

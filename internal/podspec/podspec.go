@@ -20,6 +20,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/vaultkube/vaultkube/internal/jsonscan"
 )
 
 // Values of the enumerations the injector writes (as k8s.io/api/core/v1 spells them).
@@ -310,17 +312,17 @@ func DecodePod(b []byte) (Pod, error) {
 	}}
 	// encoding/json matches keys case-insensitively and lets the last of repeated keys
 	// win (a list is decoded anew); the raw JSON kept follows the same rules
-	EachMember(b, func(key, spec []byte) bool {
-		if !keyMatches(key, "spec") {
+	jsonscan.EachMember(b, func(key, spec []byte) bool {
+		if !jsonscan.KeyMatches(key, "spec") {
 			return true
 		}
-		EachMember(spec, func(key, list []byte) bool {
+		jsonscan.EachMember(spec, func(key, list []byte) bool {
 			switch {
-			case keyMatches(key, "containers"):
+			case jsonscan.KeyMatches(key, "containers"):
 				keepRaw(list, pod.Spec.Containers, func(c *Container) *json.RawMessage { return &c.raw })
-			case keyMatches(key, "initContainers"):
+			case jsonscan.KeyMatches(key, "initContainers"):
 				keepRaw(list, pod.Spec.InitContainers, func(c *Container) *json.RawMessage { return &c.raw })
-			case keyMatches(key, "volumes"):
+			case jsonscan.KeyMatches(key, "volumes"):
 				keepRaw(list, pod.Spec.Volumes, func(v *Volume) *json.RawMessage { return &v.raw })
 			}
 			return true
@@ -385,7 +387,7 @@ func convertAll[From, To any](in []From, conv func(From) To) []To {
 func keepRaw[T any](list []byte, items []T, raw func(*T) *json.RawMessage) {
 	t := reflect.TypeFor[T]()
 	i := 0
-	eachElement(list, func(e []byte) bool {
+	jsonscan.EachElement(list, func(e []byte) bool {
 		if i >= len(items) {
 			return false
 		}
@@ -396,16 +398,6 @@ func keepRaw[T any](list []byte, items []T, raw func(*T) *json.RawMessage) {
 		i++
 		return true
 	})
-}
-
-// keyMatches reports whether encoding/json matches the raw object key to the field name:
-// equal apart from case, after unescaping.
-func keyMatches(key []byte, name string) bool {
-	if bytes.IndexByte(key, '\\') < 0 {
-		return bytes.EqualFold(key, []byte(name))
-	}
-	var k string
-	return json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k) == nil && strings.EqualFold(k, name)
 }
 
 // field is a modelled JSON key: its Go type with pointers removed.
@@ -459,18 +451,18 @@ func structOf(t reflect.Type) reflect.Type {
 // (or the type of the field it is in) does not model. b is valid JSON (it was just
 // decoded), so a small scan suffices; a key with an escape counts as unmodelled.
 func hasUnmodelled(b []byte, t reflect.Type) bool {
-	i := skipSpace(b, 0)
-	if i >= len(b) {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
 		return false
 	}
-	switch b[i] {
+	switch b[0] {
 	case '[':
 		et := structOf(t)
 		if et == nil || t.Kind() != reflect.Slice {
 			return false
 		}
 		found := false
-		eachElement(b[i:], func(e []byte) bool {
+		jsonscan.EachElement(b, func(e []byte) bool {
 			found = hasUnmodelled(e, et)
 			return !found
 		})
@@ -484,7 +476,7 @@ func hasUnmodelled(b []byte, t reflect.Type) bool {
 	}
 	known := modelled(t)
 	found := false
-	EachMember(b[i:], func(key, value []byte) bool {
+	jsonscan.EachMember(b, func(key, value []byte) bool {
 		f, ok := known[string(key)]
 		if !ok || bytes.IndexByte(key, '\\') >= 0 {
 			found = true
@@ -496,127 +488,6 @@ func hasUnmodelled(b []byte, t reflect.Type) bool {
 		return !found
 	})
 	return found
-}
-
-// EachMember calls fn with the raw key (without quotes) and the raw value of each member
-// of the JSON object b, in order, until fn returns false. b must be valid JSON (decoded
-// before); anything else ends the walk early.
-func EachMember(b []byte, fn func(key, value []byte) bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == '}' {
-			return
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-		end := stringEnd(b, i)
-		if end < 0 {
-			return
-		}
-		key := b[i+1 : end-1]
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return
-		}
-		start := skipSpace(b, i+1)
-		if i = valueEnd(b, start); i < 0 {
-			return
-		}
-		if !fn(key, b[start:i]) {
-			return
-		}
-	}
-}
-
-// eachElement calls fn with each element of the JSON array b until fn returns false.
-func eachElement(b []byte, fn func(e []byte) bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == ']' {
-			return
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-		start := i
-		if i = valueEnd(b, start); i < 0 {
-			return
-		}
-		if !fn(b[start:i]) {
-			return
-		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the JSON string starting at b[i], or -1.
-func stringEnd(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// valueEnd returns the index after the JSON value starting at b[i] (for a number or a
-// literal: the index of the delimiter after it), or -1.
-func valueEnd(b []byte, i int) int {
-	depth := 0
-	for i < len(b) {
-		switch b[i] {
-		case '"':
-			if i = stringEnd(b, i); i < 0 {
-				return -1
-			}
-			if depth == 0 {
-				return i
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i
-			}
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-		case ',':
-			if depth == 0 {
-				return i
-			}
-		}
-		i++
-	}
-	if depth == 0 {
-		return i
-	}
-	return -1
 }
 
 // encodeKeeping encodes v (a struct without methods); with raw, what raw has and v's type
