@@ -2,10 +2,13 @@ package webhook
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 )
 
@@ -28,6 +31,43 @@ func FuzzHandler(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK && (rec.Code < 400 || rec.Code >= 500) {
 			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}
+
+// FuzzDecodeReview: decodeReview gives what json.Unmarshal of the whole body gives, and
+// fails where it fails; a body that is not JSON is refused, unless the fault lies in the
+// object itself, which is then not JSON either (and the pod does not decode).
+func FuzzDecodeReview(f *testing.F) {
+	f.Add(reviewBody(f, "app", admissionv1.Create, podJSON(f, annotated)))
+	for _, s := range []string{
+		`{"request":{"uid":"1","object":{"a":1},"Object":null}}`,
+		`{"request":{"uid":"1","object":{"a":1}},"REQUEST":{"uid":"2"}}`,
+		`{"request":{"object":{"a":1}},"request":null,"request":{"uid":"3"}}`,
+		`{"request":{"obj\u0065ct":[1, 2] , "kind":{"kind":"Pod"}},"apiVersion":"v1"}`,
+		`{"request":{"object":{"a":}},"x":1}`, `{"request":{"object":{"a":1},"object":{"b"}}}`,
+		`{"request":{"object":{"a":1}}} x`, `{"request":{"uid":5,"object":{}}}`, `{"request":{"object": null }}`,
+		`{"request":{"object":{"a":"}"}}}`, `{"request":[]}`, `{"response":{"allowed":"x"},"request":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, apiVersion, err := decodeReview(body)
+		var want admissionReview
+		wantErr := json.Unmarshal(body, &want)
+		if wantErr == nil && want.Request == nil {
+			wantErr = errors.New("no request")
+		}
+		if json.Valid(body) {
+			require.Equal(t, wantErr == nil, err == nil, "errors %v and %v for %q", wantErr, err, body)
+			if err == nil {
+				require.Equal(t, want.APIVersion, apiVersion)
+				require.Equal(t, *want.Request, *req, "%q", body)
+			}
+			return
+		}
+		if err == nil {
+			require.False(t, json.Valid(req.Object), "%q is not JSON, yet decoded with object %q", body, req.Object)
 		}
 	})
 }

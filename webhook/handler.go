@@ -176,18 +176,6 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return buf, nil
 }
 
-// decodeReview decodes an AdmissionReview; the object stays JSON (see decide).
-func decodeReview(body []byte) (req *admissionRequest, apiVersion string, err error) {
-	var review admissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		return nil, "", fmt.Errorf("decode AdmissionReview: %w", err)
-	}
-	if review.Request == nil {
-		return nil, "", errors.New("AdmissionReview has no request")
-	}
-	return review.Request, review.APIVersion, nil
-}
-
 // decide answers a request from the decision cache, or reviews it and remembers the answer.
 func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 	cache := h.cache.Load()
@@ -223,7 +211,7 @@ func isPodCreate(req *admissionRequest) bool {
 
 // review decides one request. It never panics: a panic becomes a denial. The result is the
 // requests metric's label; reason is what a denial logs; final is false for an internal
-// error (which decide does not cache).
+// error and a pod that does not decode (which decide does not cache).
 func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result, reason string, final bool) {
 	resp = &admissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
@@ -246,7 +234,9 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	pod, err := podspec.DecodePod(req.Object)
 	if err != nil {
 		h.metrics.failures.Inc(ns)
-		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), true
+		// not cached: the object was not valid, and decisionKey's walk may not tell it apart
+		// from a valid one (see decodeReview)
+		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), false
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
 	if pod.Namespace == "" {
