@@ -1,10 +1,12 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -299,7 +301,7 @@ func (o *InitOptions) init(ctx context.Context, pod string, shamir bool) ([]byte
 				return "", err
 			}
 			p := path.Join(o.g.DataDir, ".kubectl-vault-"+tag+"-"+strconv.Itoa(i)+".pgp")
-			if err := writeInPod(ctx, o.cluster.Exec, pod, p, strings.NewReader(string(b))); err != nil {
+			if err := writeInPod(ctx, o.cluster.Exec, pod, p, b, o.ErrOut); err != nil {
 				return "", fmt.Errorf("copy PGP key %s into pod %s: %w", f, pod, err)
 			}
 			copied = append(copied, p)
@@ -349,9 +351,10 @@ func (o *InitOptions) init(ctx context.Context, pod string, shamir bool) ([]byte
 	return res.Stdout, nil
 }
 
-// writeInPod streams r into a new file at p inside the pod (mode 0600), with a constant
+// streamInPod streams r into a new file at p inside the pod (mode 0600), with a constant
 // script and the path as a positional parameter: no data is spliced into a shell string.
-func writeInPod(ctx context.Context, ex Executor, pod, p string, r interface{ Read([]byte) (int, error) }) error {
+// The stream can arrive short without an error: writeInPod checks it.
+func streamInPod(ctx context.Context, ex Executor, pod, p string, r io.Reader) error {
 	var stderr strings.Builder
 	err := ex.Exec(ctx, pod, []string{"sh", "-c", `umask 077 && cat > "$0"`, p}, r, nil, &stderr)
 	if err != nil {
@@ -360,4 +363,11 @@ func writeInPod(ctx context.Context, ex Executor, pod, p string, r interface{ Re
 		}
 	}
 	return err
+}
+
+// writeInPod writes data into a new file at p inside the pod (mode 0600) and checks that
+// it arrived whole (see writeVerified).
+func writeInPod(ctx context.Context, ex Executor, pod, p string, data []byte, errOut io.Writer) error {
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	return writeVerified(ctx, ex, pod, p, path.Base(p), open, errOut)
 }

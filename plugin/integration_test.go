@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,6 +64,9 @@ type LocalExecutor struct {
 
 	mu    sync.Mutex
 	calls []execCall
+	// peersJSON is what was written to each peers.json before its addresses were
+	// rewritten for the local processes
+	peersJSON map[string][]byte
 }
 
 func (l *LocalExecutor) Exec(ctx context.Context, pod string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -92,6 +96,20 @@ func (l *LocalExecutor) Exec(ctx context.Context, pod string, cmd []string, stdi
 		args[i] = a
 	}
 	if strings.HasSuffix(args[len(args)-1], "raft/peers.json") {
+		if cmd[0] == "sha256sum" {
+			// the file holds the rewritten addresses; the writer checks what it sent
+			l.mu.Lock()
+			sum := sha256.Sum256(l.peersJSON[args[len(args)-1]])
+			l.mu.Unlock()
+			_, err := fmt.Fprintf(stdout, "%x  %s\n", sum, args[len(args)-1])
+			return err
+		}
+		l.mu.Lock()
+		if l.peersJSON == nil {
+			l.peersJSON = map[string][]byte{}
+		}
+		l.peersJSON[args[len(args)-1]] = in
+		l.mu.Unlock()
 		s := string(in)
 		for _, o := range l.pods {
 			s = strings.ReplaceAll(s, o.name+".vault-internal:8201", o.clusterAddr)

@@ -615,7 +615,7 @@ func (o *PivotOptions) stepPeersJSON(ctx context.Context) error {
 	addr := o.j.Pod0 + "." + o.HeadlessService + ":" + strconv.Itoa(o.ClusterPort)
 	peers, _ := json.Marshal([]PeerJSON{{ID: o.j.NodeID, Address: addr}})
 	dest := path.Join(o.g.DataDir, "raft", "peers.json")
-	if err := writeInPod(ctx, o.cluster.Exec, o.j.Pod0, dest, strings.NewReader(string(peers))); err != nil {
+	if err := writeInPod(ctx, o.cluster.Exec, o.j.Pod0, dest, peers, o.ErrOut); err != nil {
 		return fmt.Errorf("write %s in pod %s: %w", dest, o.j.Pod0, err)
 	}
 	if err := o.cluster.Deleter.DeletePod(ctx, o.j.Pod0); err != nil {

@@ -152,7 +152,7 @@ func (o *RaftRecoverOptions) Run(ctx context.Context) error {
 			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("raft recover declined")}
 		}
 	}
-	if err := writeInPod(ctx, o.cluster.Exec, target.Name, dest, strings.NewReader(string(peers))); err != nil {
+	if err := writeInPod(ctx, o.cluster.Exec, target.Name, dest, peers, o.ErrOut); err != nil {
 		return fmt.Errorf("write %s in pod %s: %w", dest, target.Name, err)
 	}
 	fmt.Fprintf(o.ErrOut, "Wrote %s in pod %s.\n", dest, target.Name)

@@ -426,12 +426,19 @@ func remoteTemp(g *Globals, kind string) string {
 // transferAttempts is how often a snapshot is streamed before a damaged transfer is an error.
 const transferAttempts = 3
 
-// uploadVerified streams a local file into the pod and checks its sha256 there; an exec
-// stream that ended early (it can, without an error: kubernetes/kubernetes#124571) is
-// streamed again, up to transferAttempts times.
+// uploadVerified streams a local file into the pod (see writeVerified).
 func uploadVerified(ctx context.Context, ex Executor, pod, remote, file string, errOut io.Writer) error {
+	open := func() (io.ReadCloser, error) { return os.Open(file) }
+	return writeVerified(ctx, ex, pod, remote, filepath.Base(file), open, errOut)
+}
+
+// writeVerified streams what open gives into a new file in the pod and checks its sha256
+// there. The API server's exec can lose or cut a command's stdin without an error
+// (kubernetes/kubernetes#112834, #124571), so a damaged or failed transfer is streamed
+// again, up to transferAttempts times; name is what the messages call the data.
+func writeVerified(ctx context.Context, ex Executor, pod, remote, name string, open func() (io.ReadCloser, error), errOut io.Writer) error {
 	for attempt := 1; ; attempt++ {
-		err := uploadOnce(ctx, ex, pod, remote, file)
+		err := writeOnce(ctx, ex, pod, remote, name, open)
 		if err == nil || attempt == transferAttempts || ctx.Err() != nil {
 			return err
 		}
@@ -439,15 +446,15 @@ func uploadVerified(ctx context.Context, ex Executor, pod, remote, file string, 
 	}
 }
 
-func uploadOnce(ctx context.Context, ex Executor, pod, remote, file string) error {
-	f, err := os.Open(file)
+func writeOnce(ctx context.Context, ex Executor, pod, remote, name string, open func() (io.ReadCloser, error)) error {
+	r, err := open()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer r.Close()
 	h := sha256.New()
-	if err := writeInPod(ctx, ex, pod, remote, io.TeeReader(f, h)); err != nil {
-		return fmt.Errorf("stream %s into pod %s: %w", filepath.Base(file), pod, err)
+	if err := streamInPod(ctx, ex, pod, remote, io.TeeReader(r, h)); err != nil {
+		return fmt.Errorf("stream %s into pod %s: %w", name, pod, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	podSum, err := sha256InPod(ctx, ex, pod, remote)
@@ -455,7 +462,7 @@ func uploadOnce(ctx context.Context, ex Executor, pod, remote, file string) erro
 		return err
 	}
 	if podSum != sum {
-		return fmt.Errorf("%s was damaged in transit to pod %s (sha256 %s in the pod, %s here)", filepath.Base(file), pod, podSum, sum)
+		return fmt.Errorf("%s was damaged in transit to pod %s (sha256 %s in the pod, %s here)", name, pod, podSum, sum)
 	}
 	return nil
 }

@@ -20,7 +20,10 @@ import (
 // into VAULT_TOKEN, exports it and execs the Vault CLI with the remaining arguments, passed as
 // positional parameters ($0 is the binary). The token lives only in the environment of that
 // one process. The image's /bin/sh (busybox ash in the official image) is all it needs.
-const tokenScript = `IFS= read -r VAULT_TOKEN; [ -n "$VAULT_TOKEN" ] || { echo "no token on stdin" >&2; exit 1; }; export VAULT_TOKEN; exec "$0" "$@"`
+const tokenScript = `IFS= read -r VAULT_TOKEN; [ -n "$VAULT_TOKEN" ] || { echo "` + noTokenMessage + `" >&2; exit 1; }; export VAULT_TOKEN; exec "$0" "$@"`
+
+// noTokenMessage is what tokenScript says when its stdin was empty.
+const noTokenMessage = "no token on stdin"
 
 // vaultCall is one invocation of the Vault CLI inside a pod.
 type vaultCall struct {
@@ -30,7 +33,7 @@ type vaultCall struct {
 	Token string   // sent on stdin through tokenScript when set
 	// NoFormat leaves out -format=json, which some commands (operator step-down) reject.
 	NoFormat bool
-	Stdin    io.Reader // stdin for the command itself (never together with Token)
+	Stdin    []byte // stdin for the command itself (never together with Token)
 }
 
 // vaultResult is what the Vault CLI printed and how it exited.
@@ -73,8 +76,36 @@ func (v *vaultCLI) argv(c vaultCall) []string {
 // run execs the call in pod. A non-zero exit of the Vault CLI is not an error here (status
 // exits 2 when sealed and still prints JSON): it is reported in Code. err is set only when
 // the exec itself failed (pod gone, container missing, no permission).
+//
+// The API server's exec can lose a command's stdin (kubernetes/kubernetes#112834): a call
+// whose stdin did not arrive (the token script or the Vault CLI says so, before anything
+// is sent to Vault) runs again, up to transferAttempts times.
 func (v *vaultCLI) run(ctx context.Context, pod string, c vaultCall) (vaultResult, error) {
-	var stdin io.Reader = c.Stdin
+	for attempt := 1; ; attempt++ {
+		res, err := v.runOnce(ctx, pod, c)
+		if err != nil || res.Code == 0 || attempt == transferAttempts || ctx.Err() != nil || !stdinLost(c, res) {
+			return res, err
+		}
+	}
+}
+
+// stdinLost reports whether a failed call failed because its stdin was empty.
+func stdinLost(c vaultCall, res vaultResult) bool {
+	switch {
+	case c.Token != "":
+		return strings.Contains(string(res.Stderr), noTokenMessage)
+	case len(c.Stdin) > 0:
+		// what `vault write PATH -` says about empty input
+		return strings.Contains(string(res.Stderr), `"-": EOF`)
+	}
+	return false
+}
+
+func (v *vaultCLI) runOnce(ctx context.Context, pod string, c vaultCall) (vaultResult, error) {
+	var stdin io.Reader
+	if c.Stdin != nil {
+		stdin = bytes.NewReader(c.Stdin)
+	}
 	if c.Token != "" {
 		stdin = strings.NewReader(c.Token + "\n")
 	}
@@ -284,7 +315,7 @@ func (v *vaultCLI) writeUnseal(ctx context.Context, pod string, req unsealReques
 	if err != nil {
 		return vaultResult{}, err
 	}
-	return v.run(ctx, pod, vaultCall{Sub: []string{"write"}, Args: []string{"sys/unseal", "-"}, Stdin: bytes.NewReader(body)})
+	return v.run(ctx, pod, vaultCall{Sub: []string{"write"}, Args: []string{"sys/unseal", "-"}, Stdin: body})
 }
 
 // unsealOnce sends one key to pod on stdin.
