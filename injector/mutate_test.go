@@ -315,7 +315,7 @@ func TestSecretsParsing(t *testing.T) {
 	assert.Equal(t, "web", spec.Role)
 	assert.Equal(t, map[string]string{"role": "web", "max_retries": "2"}, spec.AuthConfig, "dashes become underscores; the role annotation wins")
 	assert.Equal(t, "/x/token", spec.TokenPath, "auth-config-token-path chooses the token file")
-	assert.Equal(t, "90", spec.StaticSecretRenderInterval)
+	assert.Equal(t, "1m30s", spec.StaticSecretRenderInterval, "seconds become a duration the agent reads")
 	assert.Equal(t, "30s", spec.ClientTimeout)
 	require.NotNil(t, spec.ClientMaxRetries)
 	assert.Equal(t, 0, *spec.ClientMaxRetries)

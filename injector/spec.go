@@ -285,6 +285,15 @@ func (p *parser) parse() *Spec {
 			s.ClientTimeout = d.String()
 		}
 	}
+	// the agent reads Go durations; like Vault, 0 means the default interval
+	if s.StaticSecretRenderInterval != "" {
+		if d, err := parseDuration(s.StaticSecretRenderInterval); err == nil {
+			s.StaticSecretRenderInterval = d.String()
+			if d == 0 {
+				s.StaticSecretRenderInterval = ""
+			}
+		}
+	}
 	// vault-k8s: a run-as-* annotation turns the security context on unless it is set explicitly.
 	if _, set := p.ann[AnnSetSecurityContext]; !set && (s.RunAsUser != nil || s.RunAsGroup != nil || p.ann[AnnRunAsSameUser] != "") {
 		s.SetSecurityContext = true

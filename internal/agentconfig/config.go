@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 )
 
 // EnvVar is the environment variable that carries the agent's JSON configuration.
@@ -125,6 +126,12 @@ func (c *Config) Validate() error {
 	case "init", "sidecar", "exec":
 	default:
 		return fmt.Errorf("agent config: mode %q is not one of init, sidecar, exec", c.Mode)
+	}
+	if d, err := time.ParseDuration(c.StaticSecretRenderInterval); c.StaticSecretRenderInterval != "" && (err != nil || d <= 0) {
+		return fmt.Errorf("agent config: staticSecretRenderInterval %q is not a positive duration", c.StaticSecretRenderInterval)
+	}
+	if d, err := time.ParseDuration(c.Vault.ClientTimeout); c.Vault.ClientTimeout != "" && (err != nil || d < 0) {
+		return fmt.Errorf("agent config: vault.clientTimeout %q is not a duration", c.Vault.ClientTimeout)
 	}
 	return nil
 }
