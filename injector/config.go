@@ -18,6 +18,10 @@ const (
 	NativeFalse = "false"
 )
 
+// SystemNamespaces hold the cluster's own pods: their pods are never mutated, whatever
+// --skip-namespaces says.
+var SystemNamespaces = []string{"kube-system", "kube-public"}
+
 // Config holds the cluster-wide defaults of the injector (flags of `vaultkube injector`).
 // Annotations override most of them per pod.
 type Config struct {
@@ -61,7 +65,7 @@ type Config struct {
 	// command instead of denying the pod.
 	EnvModeWarnOnly bool
 
-	// SkipNamespaces are never mutated.
+	// SkipNamespaces are never mutated, besides SystemNamespaces.
 	SkipNamespaces []string
 }
 
@@ -85,7 +89,6 @@ func DefaultConfig() Config {
 		NativeSidecar:          NativeAuto,
 		TokenExpirationSeconds: 3600,
 		SecretsVolumeSizeLimit: "16Mi",
-		SkipNamespaces:         []string{"kube-system", "kube-public"},
 	}
 }
 

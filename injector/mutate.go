@@ -34,10 +34,8 @@ func Mutate(pod *podspec.Pod, cfg Config) (*podspec.Pod, []string, error) {
 	if pod == nil {
 		return nil, nil, errors.New("no pod in the request")
 	}
-	for _, ns := range cfg.SkipNamespaces {
-		if pod.Namespace == ns {
-			return pod, nil, nil
-		}
+	if slices.Contains(SystemNamespaces, pod.Namespace) || slices.Contains(cfg.SkipNamespaces, pod.Namespace) {
+		return pod, nil, nil
 	}
 	raw, ok := pod.Annotations[AnnInject]
 	if !ok {

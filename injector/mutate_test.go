@@ -23,12 +23,15 @@ func TestMutateSkips(t *testing.T) {
 		{"no annotations", "app", nil},
 		{"inject false", "app", basic(AnnInject, "false")},
 		{"already injected", "app", basic(AnnStatus, "injected")},
+		{"skipped namespace", "other", basic()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := loadPod(t, "web", tc.ann)
 			pod.Namespace = tc.ns
-			out, warnings, err := Mutate(pod, testConfig())
+			cfg := testConfig()
+			cfg.SkipNamespaces = []string{"other"} // the system namespaces stay skipped
+			out, warnings, err := Mutate(pod, cfg)
 			require.NoError(t, err)
 			assert.Same(t, pod, out, "unchanged pods come back as they are")
 			assert.Empty(t, warnings)

@@ -136,7 +136,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.TokenExpirationSeconds, "token-expiration-seconds", c.TokenExpirationSeconds, "lifetime of the agents' projected service-account token")
 	fs.StringVar(&c.SecretsVolumeSizeLimit, "secrets-volume-size-limit", c.SecretsVolumeSizeLimit, "sizeLimit of the memory emptyDir holding rendered secrets")
 	fs.BoolVar(&c.EnvModeWarnOnly, "env-mode-warn-only", c.EnvModeWarnOnly, "env mode: skip containers without an explicit command with a warning instead of denying the pod")
-	fs.StringSliceVar(&c.SkipNamespaces, "skip-namespaces", c.SkipNamespaces, "namespaces whose pods are never mutated")
+	fs.StringSliceVar(&c.SkipNamespaces, "skip-namespaces", c.SkipNamespaces, "more namespaces whose pods are never mutated (kube-system and kube-public never are)")
 
 	o.AutoTLS.AddFlags(fs)
 
