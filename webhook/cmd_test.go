@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +189,47 @@ func TestServerRefusesBadCertFiles(t *testing.T) {
 	err := o.Run(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "TLS certificate")
+}
+
+// TestEveryFlagTakesItsEnvTwin sets the environment twin of each flag in turn and checks
+// that the flag takes its value when not given on the command line.
+func TestEveryFlagTakesItsEnvTwin(t *testing.T) {
+	probe := pflag.NewFlagSet("injector", pflag.ContinueOnError)
+	NewInjectorOptions().AddFlags(probe)
+	n := 0
+	probe.VisitAll(func(f *pflag.Flag) {
+		var v string
+		switch f.Value.Type() {
+		case "bool":
+			v = strconv.FormatBool(f.DefValue != "true")
+		case "int", "int32", "int64", "uint", "uint32", "uint64":
+			v = "7"
+		case "float64":
+			v = "0.5"
+		case "duration":
+			v = "7s"
+		case "stringSlice":
+			v = "a,b"
+		case "string":
+			v = "env-value"
+		default:
+			t.Errorf("flag --%s: add a test value for type %s", f.Name, f.Value.Type())
+			return
+		}
+		n++
+		t.Run(f.Name, func(t *testing.T) {
+			t.Setenv(EnvName(f.Name), v)
+			o := NewInjectorOptions()
+			fs := pflag.NewFlagSet("injector", pflag.ContinueOnError)
+			o.AddFlags(fs)
+			require.NoError(t, fs.Parse(nil))
+			require.NoError(t, o.Complete(fs))
+			want := v
+			if f.Value.Type() == "stringSlice" {
+				want = "[a,b]"
+			}
+			assert.Equal(t, want, fs.Lookup(f.Name).Value.String())
+		})
+	})
+	assert.Greater(t, n, 25)
 }

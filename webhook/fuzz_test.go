@@ -12,8 +12,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 )
 
-// FuzzHandler posts arbitrary bodies to /mutate: the handler never panics and always
-// answers 200 with an AdmissionReview or a 4xx.
+// FuzzHandler posts arbitrary bodies to /mutate: the handler never panics (not even in a
+// way that review turns into a denial) and always answers 200 with an AdmissionReview or
+// a 4xx.
 func FuzzHandler(f *testing.F) {
 	f.Add(reviewBody(f, "app", admissionv1.Create, podJSON(f, annotated)))
 	f.Add(reviewBody(f, "app", admissionv1.Create, podJSON(f, map[string]string{"vault.hashicorp.com/agent-inject": "true"})))
@@ -31,6 +32,10 @@ func FuzzHandler(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK && (rec.Code < 400 || rec.Code >= 500) {
 			t.Fatalf("status %d", rec.Code)
+		}
+		// review turns a panic into a denial: the fuzz must still see it
+		if bytes.Contains(rec.Body.Bytes(), []byte("internal error")) {
+			t.Fatalf("internal error for %q: %s", body, rec.Body.String())
 		}
 	})
 }
