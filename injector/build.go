@@ -442,7 +442,9 @@ func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
 		LogLevel:                   s.LogLevel,
 		LogFormat:                  s.LogFormat,
 	}
-	if mode == "sidecar" {
+	// an init container's token lives on in the sidecar's place; the sidecar's and the
+	// one an app runs under (env mode) end with their container
+	if mode == "sidecar" || mode == "exec" {
 		c.RevokeOnShutdown = s.RevokeOnShutdown
 	}
 	if s.InjectToken && mode != "exec" {

@@ -476,6 +476,14 @@ func TestInjectTokenAndRevoke(t *testing.T) {
 	assert.Equal(t, "/etc/secrets/api", side.Templates[0].Destination)
 	initc := agentConfigOf(t, findContainer(out.Spec.InitContainers, InitContainerName))
 	assert.False(t, initc.RevokeOnShutdown, "the init container's token lives on in the sidecar's place")
+
+	// env mode: the agent the app runs under revokes its token when the app ends
+	out, _ = mustMutate(t, loadPod(t, "web", basic(ExtInjectEnv, "true", AnnRevokeOnShutdown, "true")), testConfig())
+	ac := agentConfigOf(t, findContainer(out.Spec.Containers, "web"))
+	assert.Equal(t, "exec", ac.Mode)
+	assert.True(t, ac.RevokeOnShutdown)
+	out, _ = mustMutate(t, loadPod(t, "web", basic(ExtInjectEnv, "true")), testConfig())
+	assert.False(t, agentConfigOf(t, findContainer(out.Spec.Containers, "web")).RevokeOnShutdown, "only when asked")
 }
 
 func TestPerSecretMountPaths(t *testing.T) {

@@ -403,6 +403,16 @@ func TestVaultExec(t *testing.T) {
 		assert.Equal(t, "http://proxy.example:3128", os.Getenv("HTTPS_PROXY"), "the agent's own requests use it")
 	})
 
+	t.Run("revokes its token when the command ends", func(t *testing.T) {
+		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
+		cfg.RevokeOnShutdown = true
+		var logs syncBuffer
+		code, err := runExec(cfg, helperArgv(t, "exit", "0"), &logs, execIO{}, fastTuning())
+		require.NoError(t, err)
+		assert.Equal(t, 0, code)
+		assert.Contains(t, logs.String(), "token revoked")
+	})
+
 	t.Run("exit code passes through", func(t *testing.T) {
 		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
 		code, err := runExec(cfg, helperArgv(t, "exit", "7"), io.Discard, execIO{}, fastTuning())
