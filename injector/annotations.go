@@ -183,7 +183,7 @@ var Annotations = []Annotation{
 	{Key: AnnRequestsEphemeral, Flag: "--agent-requests-ephemeral", Implemented: true, Check: checkQuantity,
 		Doc: "Ephemeral storage request of the agent containers."},
 	{Key: AnnRevokeOnShutdown, Default: "false", Flag: "--revoke-on-shutdown", Implemented: true, Check: checkBool,
-		Doc: "The sidecar revokes its Vault token when it stops."},
+		Doc: "The sidecar revokes its Vault token when it stops (in env mode, the agent the app runs under, when the app ends)."},
 	{Key: AnnRevokeGrace, Default: "5",
 		Doc: "Seconds the sidecar waits for token revocation at shutdown."},
 	{Key: AnnNamespace, Flag: "--vault-namespace", Implemented: true,
