@@ -377,6 +377,11 @@ func TestSecretsParsing(t *testing.T) {
 		require.Len(t, warnings, 2)
 		assert.Contains(t, warnings[0], "no shell")
 		assert.Contains(t, warnings[1], `refers to secret "nope"`)
+
+		_, warnings, err = ParseAnnotations(basic(AnnCommand+"-db", "/bin/kill -HUP $(pidof web)"), testConfig())
+		require.NoError(t, err)
+		require.Len(t, warnings, 1)
+		assert.Contains(t, warnings[0], `is run without a shell: "$" reaches /bin/kill as an argument`)
 	})
 }
 

@@ -396,6 +396,8 @@ func (p *parser) secrets(keys []string, s *Spec) []Secret {
 				sec.Command = argv
 				if base := path.Base(argv[0]); base == "sh" || base == "bash" || base == "ash" {
 					p.warnings = append(p.warnings, fmt.Sprintf("annotation %s runs %s: the vaultkube agent image has no shell, the command will fail", AnnCommand+"-"+raw, argv[0]))
+				} else if i := strings.IndexAny(cmd, "$`|;&<>"); i >= 0 {
+					p.warnings = append(p.warnings, fmt.Sprintf("annotation %s is run without a shell: %q reaches %s as an argument, not as shell syntax", AnnCommand+"-"+raw, cmd[i:i+1], argv[0]))
 				}
 			}
 		}
