@@ -44,6 +44,7 @@ type admissionOptions struct {
 	concurrent int // requests per server sent by `workers` concurrent clients
 	workers    int
 	rounds     int // the sequential requests are sent in this many alternating rounds
+	concRounds int // and the concurrent ones in this many
 	dir        string
 }
 
@@ -512,13 +513,13 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 			}
 		}
 	}
-	for round := range o.rounds {
+	for round := range o.concRounds {
 		for j := range servers {
 			i := j
 			if round%2 == 1 {
 				i = len(servers) - 1 - j
 			}
-			if err := servers[i].concurrent(body, o.concurrent/o.rounds, o.workers, &res[i].conc); err != nil {
+			if err := servers[i].concurrent(body, o.concurrent/o.concRounds, o.workers, &res[i].conc); err != nil {
 				s.err = err
 				return s
 			}
@@ -543,8 +544,8 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 			float64(r.after.anon)/1024, float64(r.after.file)/1024, float64(r.binarySize)/(1<<20))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(out, "  %d sequential requests per server, then %d from %d concurrent clients, each in %d alternating rounds; same body, HTTPS keep-alive, 127.0.0.1\n",
-		len(res[0].seq), len(res[0].conc), o.workers, o.rounds)
+	fmt.Fprintf(out, "  %d sequential requests per server in %d alternating rounds, then %d from %d concurrent clients in %d; same body, HTTPS keep-alive, 127.0.0.1\n",
+		len(res[0].seq), o.rounds, len(res[0].conc), o.workers, o.concRounds)
 
 	// Without the peer, our figures still go into the summary, marked SKIPPED.
 	a, nc, b := res[0], res[1], &admissionResult{}

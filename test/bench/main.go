@@ -42,7 +42,8 @@ func main() {
 	flag.IntVar(&ao.sequential, "requests", 2000, "sequential admission requests per injector")
 	flag.IntVar(&ao.concurrent, "concurrent-requests", 2000, "admission requests per injector from concurrent clients")
 	flag.IntVar(&ao.workers, "clients", 4, "concurrent clients")
-	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential and of the concurrent requests")
+	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential requests (as many as -requests: one request per server in turn)")
+	flag.IntVar(&ao.concRounds, "concurrent-rounds", 10, "alternating rounds of the concurrent requests")
 	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./injector/agent/bench")
 	flag.StringVar(&ag.agent, "agent", "bin/vaultkube-agent", "vaultkube agent binary")
 	flag.StringVar(&ag.vault, "vault", filepath.Join(cache, "bin", "vault"), "vault binary (dev server and vault agent)")
@@ -61,7 +62,8 @@ func main() {
 	flag.Parse()
 	so.runs, ag.runs = *runs, *runs
 	ao.rounds = max(1, min(ao.rounds, ao.sequential))
-	ao.workers = max(1, min(ao.workers, ao.concurrent/max(1, ao.rounds)))
+	ao.concRounds = max(1, min(ao.concRounds, ao.concurrent))
+	ao.workers = max(1, min(ao.workers, ao.concurrent/ao.concRounds))
 
 	dir, err := os.MkdirTemp("", "vaultkube-bench-")
 	if err != nil {
