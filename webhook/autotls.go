@@ -72,8 +72,9 @@ func (a *autoTLS) renewDue(c *x509.Certificate) bool {
 }
 
 // reconcile is the leader's job: make the Secret hold a valid CA and serving certificate and
-// the webhook configuration trust them. The bundle reaches the webhook configuration before
-// a certificate from a new CA is written to the Secret.
+// the webhook configuration trust them. A new CA reaches the webhook configuration's bundle
+// one check before a certificate from it is written to the Secret (unless the current
+// certificate cannot wait).
 func (a *autoTLS) reconcile(ctx context.Context) error {
 	secrets := a.client.CoreV1().Secrets(a.namespace)
 	secret, err := secrets.Get(ctx, a.opts.SecretName, metav1.GetOptions{})
@@ -102,23 +103,29 @@ func (a *autoTLS) reconcile(ctx context.Context) error {
 	// current CA first, then the previous ones until they expire
 	bundle = buildBundle(ca, bundle, now)
 
-	serving, err := parseKeyPair(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey])
-	if err != nil || a.renewDue(serving.Cert) || !slices.Equal(serving.Cert.DNSNames, a.dnsNames()) || serving.Cert.CheckSignatureFrom(ca.Cert) != nil {
-		if serving, err = newServingCert(ca, a.dnsNames(), now, a.opts.CertValidity); err != nil {
-			return err
-		}
-	}
-
 	// A missing configuration (not installed yet, or managed elsewhere) must not keep the
 	// replicas from serving; it is patched once it exists. Other errors stop here, so that
 	// a certificate from a new CA is never published before the bundle that trusts it.
-	if err := a.ensureCABundle(ctx, bundle); err != nil {
+	bundleChanged, err := a.ensureCABundle(ctx, bundle)
+	if err != nil {
 		switch {
 		case apierrors.IsNotFound(err):
 			a.log.Warn("MutatingWebhookConfiguration not found; its caBundle will be set once it exists", "name", a.opts.WebhookConfigName)
 		case apierrors.IsForbidden(err):
 			a.log.Warn("not allowed to update the MutatingWebhookConfiguration: its caBundle must be kept current by other means", "name", a.opts.WebhookConfigName, "error", err)
 		default:
+			return err
+		}
+	}
+
+	serving, err := parseKeyPair(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey])
+	if err != nil || a.renewDue(serving.Cert) || !slices.Equal(serving.Cert.DNSNames, a.dnsNames()) || serving.Cert.CheckSignatureFrom(ca.Cert) != nil {
+		// The API server takes a moment to see a new bundle: a certificate of a new CA is
+		// served from the next check on, while the current one stays valid and trusted.
+		if bundleChanged && err == nil && slices.Equal(serving.Cert.DNSNames, a.dnsNames()) &&
+			now.Add(2*a.opts.Resync).Before(serving.Cert.NotAfter) && trusted(serving.Cert, bundle, now) {
+			a.log.Info("caBundle updated; the serving certificate follows at the next check")
+		} else if serving, err = newServingCert(ca, a.dnsNames(), now, a.opts.CertValidity); err != nil {
 			return err
 		}
 	}
@@ -180,14 +187,14 @@ func sameData(a, b map[string][]byte) bool {
 }
 
 // ensureCABundle writes bundle into every webhook of the MutatingWebhookConfiguration.
-func (a *autoTLS) ensureCABundle(ctx context.Context, bundle []byte) error {
+func (a *autoTLS) ensureCABundle(ctx context.Context, bundle []byte) (changed bool, err error) {
 	api := a.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mwc, err := api.Get(ctx, a.opts.WebhookConfigName, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("get MutatingWebhookConfiguration %s: %w", a.opts.WebhookConfigName, err)
 		}
-		changed := false
+		changed = false
 		for i := range mwc.Webhooks {
 			if !bytes.Equal(mwc.Webhooks[i].ClientConfig.CABundle, bundle) {
 				mwc.Webhooks[i].ClientConfig.CABundle = bundle
@@ -203,6 +210,17 @@ func (a *autoTLS) ensureCABundle(ctx context.Context, bundle []byte) error {
 		a.log.Info("caBundle updated", "webhookConfiguration", a.opts.WebhookConfigName)
 		return nil
 	})
+	return changed && err == nil, err
+}
+
+// trusted reports whether cert is signed by a CA of the bundle that is valid at now.
+func trusted(cert *x509.Certificate, bundle []byte, now time.Time) bool {
+	for _, ca := range parseCerts(bundle) {
+		if now.Before(ca.NotAfter) && cert.CheckSignatureFrom(ca) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // load reads the serving certificate from the Secret (every replica does).

@@ -135,6 +135,29 @@ func TestAutoTLSReconcile(t *testing.T) {
 		assert.Len(t, parseCerts(bundle3), 1)
 	})
 
+	t.Run("a new CA is in the bundle one check before a certificate of it is served", func(t *testing.T) {
+		at2, client2, clk2 := newTestAutoTLS(t)
+		at2.opts.CertValidity = at2.opts.CAValidity
+		require.NoError(t, at2.reconcile(ctx))
+		before, _ := at2.state(t, client2)
+		clk2.t = clk2.t.Add(61 * 24 * time.Hour) // both due, neither expired
+		require.NoError(t, at2.reconcile(ctx))
+		s1, bundle1 := at2.state(t, client2)
+		assert.NotEqual(t, before.Data[keyCACert], s1.Data[keyCACert], "the CA rotated")
+		require.Len(t, parseCerts(bundle1), 2)
+		assert.Equal(t, before.Data["tls.crt"], s1.Data["tls.crt"], "the serving certificate waits for the next check")
+		verify(t, s1, bundle1, clk2.t)
+
+		clk2.t = clk2.t.Add(at2.opts.Resync)
+		require.NoError(t, at2.reconcile(ctx))
+		s2, bundle2 := at2.state(t, client2)
+		assert.Equal(t, bundle1, bundle2)
+		assert.NotEqual(t, s1.Data["tls.crt"], s2.Data["tls.crt"], "then a certificate of the new CA")
+		cert := parseCerts(s2.Data["tls.crt"])[0]
+		require.NoError(t, cert.CheckSignatureFrom(parseCerts(s2.Data[keyCACert])[0]))
+		verify(t, s2, bundle2, clk2.t)
+	})
+
 	t.Run("a corrupt Secret is rebuilt", func(t *testing.T) {
 		s, _ := at.state(t, client)
 		s.Data["tls.key"] = []byte("garbage")
