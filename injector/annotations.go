@@ -246,7 +246,7 @@ var Annotations = []Annotation{
 		Doc: "Name of a container whose volume mounts (except service-account token mounts) are copied onto the agent containers."},
 	{Key: AnnTemplateExitOnRetryFailure, Default: "true",
 		Doc: "Exit the agent when a template still fails after all retries."},
-	{Key: AnnStaticSecretRenderInterval, Implemented: true, Check: checkDuration,
+	{Key: AnnStaticSecretRenderInterval, Flag: "--template-static-secret-render-interval", Implemented: true, Check: checkDuration,
 		Doc: "How often static (non-leased) secrets such as KV v2 are re-read; the agent's default is 5m."},
 	{Key: AnnMaxConnectionsPerHost,
 		Doc: "Connection limit of the templating engine per Vault host."},

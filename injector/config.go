@@ -35,8 +35,11 @@ type Config struct {
 	AuthPath    string
 	// DefaultTemplate is "map" or "json".
 	DefaultTemplate string
-	LogLevel        string
-	LogFormat       string
+	// StaticSecretRenderInterval is how often the agents re-read static secrets (a duration
+	// or seconds; empty: the agent's default).
+	StaticSecretRenderInterval string
+	LogLevel                   string
+	LogFormat                  string
 
 	RequestsCPU, RequestsMem, RequestsEphemeral string
 	LimitsCPU, LimitsMem, LimitsEphemeral       string
@@ -122,6 +125,11 @@ func (c Config) Validate() error {
 	}
 	if err := checkOneOf("map", "json")(c.DefaultTemplate); err != nil {
 		add("default template: %v", err)
+	}
+	if c.StaticSecretRenderInterval != "" {
+		if err := checkDuration(c.StaticSecretRenderInterval); err != nil {
+			add("static secret render interval: %v", err)
+		}
 	}
 	for name, q := range map[string]string{
 		"requests cpu": c.RequestsCPU, "requests memory": c.RequestsMem, "requests ephemeral storage": c.RequestsEphemeral,

@@ -734,3 +734,18 @@ func TestMutateLeavesInputAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticSecretRenderIntervalDefault: the cluster-wide default (flag
+// --template-static-secret-render-interval) reaches the agents as a Go duration; the
+// annotation overrides it; a bad default is refused.
+func TestStaticSecretRenderIntervalDefault(t *testing.T) {
+	cfg := testConfig()
+	cfg.StaticSecretRenderInterval = "120"
+	require.NoError(t, cfg.Validate())
+	out, _ := mustMutate(t, loadPod(t, "web", basic()), cfg)
+	assert.Equal(t, "2m0s", agentConfigOf(t, findContainer(out.Spec.Containers, AgentContainerName)).StaticSecretRenderInterval)
+	out, _ = mustMutate(t, loadPod(t, "web", basic(AnnStaticSecretRenderInterval, "30s")), cfg)
+	assert.Equal(t, "30s", agentConfigOf(t, findContainer(out.Spec.Containers, AgentContainerName)).StaticSecretRenderInterval)
+	cfg.StaticSecretRenderInterval = "soon"
+	assert.ErrorContains(t, cfg.Validate(), "static secret render interval")
+}

@@ -259,7 +259,7 @@ func (p *parser) parse() *Spec {
 		AuthPath:                   p.value(AnnAuthPath, cfg.AuthPath),
 		SecretVolumePath:           p.value(AnnSecretVolumePath, "/vault/secrets"),
 		DefaultTemplate:            p.value(AnnDefaultTemplate, cfg.DefaultTemplate),
-		StaticSecretRenderInterval: p.value(AnnStaticSecretRenderInterval, ""),
+		StaticSecretRenderInterval: p.value(AnnStaticSecretRenderInterval, cfg.StaticSecretRenderInterval),
 		SetSecurityContext:         p.boolean(AnnSetSecurityContext, cfg.SetSecurityContext),
 		RunAsUser:                  p.optInt64(AnnRunAsUser),
 		RunAsGroup:                 p.optInt64(AnnRunAsGroup),

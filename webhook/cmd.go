@@ -118,6 +118,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AuthType, "auth-type", c.AuthType, "default auth method: kubernetes or jwt")
 	fs.StringVar(&c.AuthPath, "auth-path", c.AuthPath, "default auth mount path")
 	fs.StringVar(&c.DefaultTemplate, "default-template", c.DefaultTemplate, "format of secrets without a template: map or json")
+	fs.StringVar(&c.StaticSecretRenderInterval, "template-static-secret-render-interval", c.StaticSecretRenderInterval, "default interval at which the agents re-read static secrets, a duration or seconds (empty: the agent's default, 5m)")
 	fs.StringVar(&c.LogLevel, "agent-log-level", c.LogLevel, "default log level of the agents")
 	fs.StringVar(&c.LogFormat, "agent-log-format", c.LogFormat, "default log format of the agents: standard or json")
 	fs.StringVar(&c.RequestsCPU, "agent-requests-cpu", c.RequestsCPU, "CPU request of the agent containers (empty: none)")
