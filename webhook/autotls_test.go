@@ -254,3 +254,50 @@ func TestAutoTLSServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, *lease.Spec.HolderIdentity)
 }
+
+// TestAutoTLSTwoReplicas runs two replicas against one API: one leads and writes the
+// certificate, both serve it; when the leader stops, the other takes the lease over.
+func TestAutoTLSTwoReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a lease hand-over (a few seconds)")
+	}
+	client := fake.NewClientset(webhookConfig())
+	opts := DefaultAutoTLSOptions()
+	replica := func() *autoTLS { return newAutoTLS(opts, "vaultkube", client, slog.New(slog.DiscardHandler)) }
+	a, b := replica(), replica()
+	ctxA, stopA := context.WithCancel(context.Background())
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopA()
+	defer stopB()
+	go a.run(ctxA, "replica-a", func(bool) {})
+	go b.run(ctxB, "replica-b", func(bool) {})
+
+	holder := func() string {
+		l, err := client.CoordinationV1().Leases("vaultkube").Get(context.Background(), opts.LeaseName, metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	served := func(r *autoTLS) []byte {
+		if c := r.cert.Load(); c != nil {
+			return c.Certificate[0]
+		}
+		return nil
+	}
+	require.Eventually(t, func() bool {
+		return holder() != "" && served(a) != nil && served(b) != nil
+	}, 20*time.Second, 50*time.Millisecond, "a leader writes the certificate and both replicas serve it")
+	assert.Equal(t, served(a), served(b), "both replicas serve the same certificate")
+	s, bundle := a.state(t, client)
+	verify(t, s, bundle, time.Now())
+
+	first := holder()
+	if first == "replica-a" {
+		stopA()
+	} else {
+		stopB()
+	}
+	require.Eventually(t, func() bool { h := holder(); return h != "" && h != first }, 20*time.Second, 50*time.Millisecond,
+		"the other replica takes the lease over when the leader stops")
+}
