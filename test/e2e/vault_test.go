@@ -60,13 +60,24 @@ func rootToken(t *testing.T, initFile string) string {
 }
 
 // vaultAsRoot runs a shell script in the active Vault pod with the root token read from
-// stdin (first line), never from argv.
+// stdin (first line), never from argv. The API server's exec can lose stdin
+// (kubernetes/kubernetes#112834, as the plugin knows): when the token did not arrive the
+// script has not started, and it runs again.
 func (c *cluster) vaultAsRoot(t *testing.T, token, script string) (string, error) {
 	t.Helper()
 	pod := c.activeVaultPod(t)
-	return c.kubectl(t, token+"\n", "-n", "vault", "exec", "-i", pod, "-c", "vault", "--",
-		"/bin/sh", "-ec", "read -r VAULT_TOKEN; export VAULT_TOKEN\n"+script)
+	for attempt := 1; ; attempt++ {
+		out, err := c.kubectl(t, token+"\n", "-n", "vault", "exec", "-i", pod, "-c", "vault", "--",
+			"/bin/sh", "-ec", "read -r VAULT_TOKEN || exit "+stdinLostCode+"; export VAULT_TOKEN\n"+script)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "exit code "+stdinLostCode) {
+			return out, err
+		}
+		t.Logf("the token did not reach pod %s on stdin (attempt %d of 3): running the script again", pod, attempt)
+	}
 }
+
+// stdinLostCode is the exit code of an in-pod script whose stdin did not arrive.
+const stdinLostCode = "86"
 
 func (c *cluster) activeVaultPod(t *testing.T) string {
 	t.Helper()
