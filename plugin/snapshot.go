@@ -423,8 +423,21 @@ func remoteTemp(g *Globals, kind string) string {
 	return path.Join(g.DataDir, ".kubectl-vault-"+kind+"-"+hex.EncodeToString(b)+".snap")
 }
 
-// transferAttempts is how often a snapshot is streamed before a damaged transfer is an error.
-const transferAttempts = 3
+// transferAttempts is how often data is streamed through exec before a damaged transfer
+// is an error; losses come in bursts, so the attempts are spaced by retryPause × attempt.
+const transferAttempts = 5
+
+var retryPause = 200 * time.Millisecond
+
+// pauseBeforeRetry waits before attempt+1, or until ctx ends.
+func pauseBeforeRetry(ctx context.Context, attempt int) {
+	t := time.NewTimer(retryPause * time.Duration(attempt))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
 
 // uploadVerified streams a local file into the pod (see writeVerified).
 func uploadVerified(ctx context.Context, ex Executor, pod, remote, file string, errOut io.Writer) error {
@@ -443,6 +456,7 @@ func writeVerified(ctx context.Context, ex Executor, pod, remote, name string, o
 			return err
 		}
 		fmt.Fprintf(errOut, "Warning: %v; streaming it again (attempt %d of %d).\n", err, attempt+1, transferAttempts)
+		pauseBeforeRetry(ctx, attempt)
 	}
 }
 

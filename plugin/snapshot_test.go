@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -262,7 +263,7 @@ func TestSnapshotTransfersRetryDamagedStreams(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.False(t, te.cutDownload, "the first download was cut")
 	assert.Contains(t, errOut, "damaged in transit from pod vault-0")
-	assert.Contains(t, errOut, "streaming it again (attempt 2 of 3)")
+	assert.Contains(t, errOut, fmt.Sprintf("streaming it again (attempt 2 of %d)", transferAttempts))
 	b, err := os.ReadFile(snap)
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(b), "SNAPSHOT:"), "the saved file is the whole snapshot")

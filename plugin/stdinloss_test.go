@@ -9,10 +9,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// The retries of lost transfers do not wait in tests.
+func init() { retryPause = time.Millisecond }
 
 // lossyPod is a pod whose exec loses the stdin of the first `lose` calls that have one, as
 // the API server's exec sometimes does (kubernetes/kubernetes#112834). It runs the file

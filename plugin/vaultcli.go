@@ -86,6 +86,7 @@ func (v *vaultCLI) run(ctx context.Context, pod string, c vaultCall) (vaultResul
 		if err != nil || res.Code == 0 || attempt == transferAttempts || ctx.Err() != nil || !stdinLost(c, res) {
 			return res, err
 		}
+		pauseBeforeRetry(ctx, attempt)
 	}
 }
 

@@ -127,14 +127,15 @@ func TestPodExec(t *testing.T) {
 	assert.Equal(t, "hello from "+ns+"\n", out)
 	// stdin reaches the process too (the plugin sends keys this way), though the API
 	// server's exec can lose it (kubernetes/kubernetes#112834; the plugin checks and
-	// sends again): at least one of three attempts must get it through.
+	// sends again): at least one of five attempts must get it through.
 	for attempt := 1; ; attempt++ {
 		out, err = c.kubectl(t, "piped-through-stdin", "-n", ns, "exec", "-i", "shell", "--", "/bin/cat")
 		require.NoError(t, err)
-		if out != "" || attempt == 3 {
+		if out != "" || attempt == 5 {
 			break
 		}
-		t.Logf("exec lost stdin (attempt %d of 3)", attempt)
+		t.Logf("exec lost stdin (attempt %d of 5)", attempt)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
 	assert.Equal(t, "piped-through-stdin", out)
 	// Cluster DNS resolves the API server's service name from inside the pod.

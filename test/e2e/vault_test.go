@@ -69,10 +69,11 @@ func (c *cluster) vaultAsRoot(t *testing.T, token, script string) (string, error
 	for attempt := 1; ; attempt++ {
 		out, err := c.kubectl(t, token+"\n", "-n", "vault", "exec", "-i", pod, "-c", "vault", "--",
 			"/bin/sh", "-ec", "read -r VAULT_TOKEN || exit "+stdinLostCode+"; export VAULT_TOKEN\n"+script)
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "exit code "+stdinLostCode) {
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "exit code "+stdinLostCode) {
 			return out, err
 		}
-		t.Logf("the token did not reach pod %s on stdin (attempt %d of 3): running the script again", pod, attempt)
+		t.Logf("the token did not reach pod %s on stdin (attempt %d of 5): running the script again", pod, attempt)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond) // losses come in bursts
 	}
 }
 
