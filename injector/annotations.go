@@ -139,7 +139,7 @@ var Annotations = []Annotation{
 	{Key: AnnRightDelim, PerSecret: true, Default: "}}", Implemented: true, Check: checkNonEmpty,
 		Doc: "Right template delimiter for secret `<name>`."},
 	{Key: AnnCommand, PerSecret: true, Implemented: true, Check: checkCommand,
-		Doc: "Command run by the agent after each render of secret `<name>`. Split into argv like a shell would, but run without a shell (the agent image has none)."},
+		Doc: "Command run by the agent after each render of secret `<name>`. Split into argv like a shell would, but run without a shell: the vaultkube agent image holds only the agent, so the program must be on a volume the agent mounts (admission warns otherwise)."},
 	{Key: AnnErrorOnMissingKey, PerSecret: true, Default: "false", Implemented: true, Check: checkBool,
 		Doc: "Fail rendering secret `<name>` when its template indexes a missing key."},
 	{Key: AnnAuthConfig, PerSecret: true, Implemented: true,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -157,6 +158,7 @@ func (b *builder) apply() {
 
 	mountPaths := b.mountPaths()
 	agentMounts := b.agentMounts(mountPaths, copied)
+	b.checkCommands(agentMounts)
 	res := b.resources()
 	sc := b.securityContext()
 	native := b.native()
@@ -494,6 +496,31 @@ func (b *builder) agentEnv(mode, ready string) []podspec.EnvVar {
 		env = append(env, podspec.EnvVar{Name: "HTTPS_PROXY", Value: b.spec.ProxyAddress})
 	}
 	return env
+}
+
+// checkCommands warns about commands after render that cannot run in the agent container:
+// the vaultkube image holds the agent and nothing else (no shell, no kill), so a command
+// must be the agent itself or lie on a volume the agent mounts. Another agent image may
+// bring its own tools.
+func (b *builder) checkCommands(mounts []podspec.VolumeMount) {
+	if b.spec.Image != b.cfg.AgentImage {
+		return
+	}
+	for _, s := range b.spec.Secrets {
+		if len(s.Command) == 0 {
+			continue
+		}
+		p := s.Command[0]
+		if base := path.Base(p); base == "sh" || base == "bash" || base == "ash" {
+			continue // ParseAnnotations warned already
+		}
+		onVolume := slices.ContainsFunc(mounts, func(m podspec.VolumeMount) bool {
+			return strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/")
+		})
+		if p != b.cfg.AgentBinary && !onVolume {
+			b.warnings = append(b.warnings, fmt.Sprintf("annotation %s-%s runs %s, which the agent image does not have (it holds only the agent) and no volume of the agent container provides: the command will fail", AnnCommand, s.RawName, p))
+		}
+	}
 }
 
 func (b *builder) agentContainer(name, mode, ready string, mounts []podspec.VolumeMount, res *podspec.ResourceRequirements, sc *podspec.SecurityContext) podspec.Container {

@@ -37,7 +37,7 @@ var goldenCases = []goldenCase{
 		AnnTemplate+"-TLS-Cert", `[[ with pkiCert "pki/issue/web" "common_name=web.app.svc" ]][[ .Cert ]][[ end ]]`,
 		AnnLeftDelim+"-TLS-Cert", "[[",
 		AnnRightDelim+"-TLS-Cert", "]]",
-		AnnCommand+"-db", "/usr/bin/reload --signal 'HUP'",
+		AnnCommand+"-db", "/etc/api/reload --signal 'HUP'", // on a volume the agent mounts
 	)},
 	{name: "job-no-automount-tls", fixture: "job-no-automount", ann: map[string]string{
 		AnnInject:          "true",

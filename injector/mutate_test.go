@@ -749,3 +749,21 @@ func TestStaticSecretRenderIntervalDefault(t *testing.T) {
 	cfg.StaticSecretRenderInterval = "soon"
 	assert.ErrorContains(t, cfg.Validate(), "static secret render interval")
 }
+
+// TestCommandsTheAgentImageCannotRun: a command after render must be the agent itself or
+// lie on a volume the agent mounts, since the vaultkube image holds nothing else; with
+// another agent image nothing is assumed.
+func TestCommandsTheAgentImageCannotRun(t *testing.T) {
+	cfg := testConfig()
+	warned := func(ann map[string]string) []string {
+		_, warnings, err := Mutate(loadPod(t, "web", ann), cfg)
+		require.NoError(t, err)
+		return warnings
+	}
+	w := warned(basic(AnnCommand+"-db", "/bin/kill -HUP 1"))
+	require.Len(t, w, 1)
+	assert.Contains(t, w[0], "annotation "+AnnCommand+"-db runs /bin/kill, which the agent image does not have")
+	assert.Empty(t, warned(basic(AnnCommand+"-db", "/vault/secrets/reload.sh")), "on the secrets volume")
+	assert.Empty(t, warned(basic(AnnCommand+"-db", cfg.AgentBinary+" agent probe")), "the agent itself")
+	assert.Empty(t, warned(basic(AnnCommand+"-db", "/bin/kill -HUP 1", AnnImage, "registry.example.com/agent-with-tools:1")), "another image")
+}
