@@ -13,7 +13,6 @@ package podspec
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -286,119 +285,6 @@ func decodeKeeping(b []byte, v any, raw *json.RawMessage) error {
 		*raw = bytes.Clone(b)
 	}
 	return nil
-}
-
-// DecodePod decodes a pod as json.Unmarshal into a zero Pod does, with the same result
-// (FuzzDecodePod), in about a fifth less time (BenchmarkDecodePod): encoding/json
-// validates and decodes the whole object once, instead of once more for each container
-// and volume (whose UnmarshalJSON would get its own bytes to check and decode), and a
-// light scan then keeps the JSON of the containers and volumes that have members the
-// types do not model.
-func DecodePod(b []byte) (Pod, error) {
-	var p plainPod
-	if err := json.Unmarshal(b, &p); err != nil {
-		// name the field, not the Go type behind it
-		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
-			return Pod{}, fmt.Errorf("%s: a JSON %s where %s belongs", te.Field, te.Value, jsonKind(te.Type))
-		}
-		return Pod{}, err
-	}
-	pod := Pod{ObjectMeta: p.Meta, Spec: PodSpec{
-		Volumes:               convertAll(p.Spec.Volumes, func(v plainVolume) Volume { return Volume(v) }),
-		InitContainers:        convertAll(p.Spec.InitContainers, func(c plainContainer) Container { return Container(c) }),
-		Containers:            convertAll(p.Spec.Containers, func(c plainContainer) Container { return Container(c) }),
-		ServiceAccountName:    p.Spec.ServiceAccountName,
-		ShareProcessNamespace: p.Spec.ShareProcessNamespace,
-		SecurityContext:       p.Spec.SecurityContext,
-	}}
-	// encoding/json matches keys case-insensitively and lets the last of repeated keys
-	// win (a list is decoded anew); the raw JSON kept follows the same rules
-	jsonscan.EachMember(b, func(key, spec []byte) bool {
-		if !jsonscan.KeyMatches(key, "spec") {
-			return true
-		}
-		jsonscan.EachMember(spec, func(key, list []byte) bool {
-			switch {
-			case jsonscan.KeyMatches(key, "containers"):
-				keepRaw(list, pod.Spec.Containers, func(c *Container) *json.RawMessage { return &c.raw })
-			case jsonscan.KeyMatches(key, "initContainers"):
-				keepRaw(list, pod.Spec.InitContainers, func(c *Container) *json.RawMessage { return &c.raw })
-			case jsonscan.KeyMatches(key, "volumes"):
-				keepRaw(list, pod.Spec.Volumes, func(v *Volume) *json.RawMessage { return &v.raw })
-			}
-			return true
-		})
-		return true
-	})
-	return pod, nil
-}
-
-// jsonKind names the JSON a Go type decodes from.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Slice:
-		return "a list"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return "a " + t.String()
-}
-
-// plainPod is Pod with containers and volumes of types without methods (see DecodePod);
-// TestPlainPodMatchesPod keeps it in step with Pod.
-type plainPod struct {
-	Meta ObjectMeta `json:"metadata"`
-	Spec struct {
-		Volumes               []plainVolume       `json:"volumes,omitempty"`
-		InitContainers        []plainContainer    `json:"initContainers,omitempty"`
-		Containers            []plainContainer    `json:"containers"`
-		ServiceAccountName    string              `json:"serviceAccountName,omitempty"`
-		ShareProcessNamespace *bool               `json:"shareProcessNamespace,omitempty"`
-		SecurityContext       *PodSecurityContext `json:"securityContext,omitempty"`
-	} `json:"spec"`
-}
-
-type (
-	plainContainer Container
-	plainVolume    Volume
-)
-
-func convertAll[From, To any](in []From, conv func(From) To) []To {
-	if in == nil {
-		return nil
-	}
-	out := make([]To, len(in))
-	for i := range in {
-		out[i] = conv(in[i])
-	}
-	return out
-}
-
-// keepRaw sets the raw JSON of the items decoded from list (a JSON array, or null) that
-// have unmodelled members, and clears it on the others.
-func keepRaw[T any](list []byte, items []T, raw func(*T) *json.RawMessage) {
-	t := reflect.TypeFor[T]()
-	i := 0
-	jsonscan.EachElement(list, func(e []byte) bool {
-		if i >= len(items) {
-			return false
-		}
-		*raw(&items[i]) = nil
-		if hasUnmodelled(e, t) {
-			*raw(&items[i]) = bytes.Clone(e)
-		}
-		i++
-		return true
-	})
 }
 
 // field is a modelled JSON key: its Go type with pointers removed.

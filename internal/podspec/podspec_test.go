@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -460,31 +461,36 @@ func FuzzDecodePod(f *testing.F) {
 	})
 }
 
-// TestPlainPodMatchesPod: plainPod, which DecodePod decodes into, has Pod's members with
-// the same names and types, apart from the method-less container and volume types.
-func TestPlainPodMatchesPod(t *testing.T) {
-	plain := map[reflect.Type]reflect.Type{
-		reflect.TypeFor[[]plainContainer](): reflect.TypeFor[[]Container](),
-		reflect.TypeFor[[]plainVolume]():    reflect.TypeFor[[]Volume](),
-	}
-	members := func(t reflect.Type) []string {
-		var out []string
-		for f := range t.Fields() {
-			ft := f.Type
-			if p, ok := plain[ft]; ok {
-				ft = p
+// TestMemberNames: DecodePod's list of members for each modelled struct type is that
+// type's JSON names, in field order, so that a field added to a type is decoded too.
+func TestMemberNames(t *testing.T) {
+	seen := map[string]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			if typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Uint8 {
+				return // json.RawMessage
 			}
-			out = append(out, f.Tag.Get("json")+" "+ft.String())
+			typ = typ.Elem()
 		}
-		return out
+		if typ.Kind() != reflect.Struct || seen[typ.Name()] {
+			return
+		}
+		seen[typ.Name()] = true
+		var names []string
+		for f := range typ.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			names = append(names, name)
+			walk(f.Type)
+		}
+		require.Contains(t, memberNamesByTypeName, typ.Name())
+		require.Equal(t, names, memberNamesByTypeName[typ.Name()], "members of %s", typ.Name())
 	}
-	pod, pp := reflect.TypeFor[Pod](), reflect.TypeFor[plainPod]()
-	require.Equal(t, pod.NumField(), pp.NumField())
-	for i := range pod.NumField() {
-		require.Equal(t, pod.Field(i).Tag, pp.Field(i).Tag)
-	}
-	require.Equal(t, pod.Field(0).Type, pp.Field(0).Type)
-	require.Equal(t, members(pod.Field(1).Type), members(pp.Field(1).Type))
+	walk(reflect.TypeFor[Pod]())
+	require.Len(t, seen, len(memberNamesByTypeName), "every list names a modelled type")
 }
 
 // BenchmarkDecodePod compares DecodePod with json.Unmarshal into a Pod.
@@ -509,4 +515,121 @@ func BenchmarkDecodePod(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodePodMatchesUnmarshalOnRandomPods: DecodePod and json.Unmarshal agree on pods
+// shaped like the modelled types but spelled every way encoding/json lets them differ:
+// keys in other cases or escaped, repeated keys and lists, null in every place, values of
+// the wrong type, members the types do not model. A fuzzer rarely builds such documents
+// from bytes; this walk of the types does.
+func TestDecodePodMatchesUnmarshalOnRandomPods(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	agreeErr := 0
+	for i := range n {
+		var buf bytes.Buffer
+		randomValue(rng, &buf, reflect.TypeFor[Pod](), 0)
+		b := buf.Bytes()
+		var want Pod
+		wantErr := json.Unmarshal(b, &want)
+		got, err := DecodePod(b)
+		require.Equal(t, wantErr != nil, err != nil, "doc %d: errors %v and %v for %s", i, wantErr, err, b)
+		if err != nil {
+			agreeErr++
+			continue
+		}
+		require.Equal(t, want, got, "doc %d: %s", i, b)
+	}
+	// the documents must exercise both outcomes
+	require.Greater(t, agreeErr, n/20)
+	require.Less(t, agreeErr, n-n/20)
+}
+
+// randomValue writes a JSON value for a field of type typ: mostly a fitting one.
+func randomValue(rng *rand.Rand, buf *bytes.Buffer, typ reflect.Type, depth int) {
+	switch rng.IntN(40) {
+	case 0:
+		buf.WriteString("null")
+		return
+	case 1:
+		buf.WriteString([]string{`1`, `"s"`, `true`, `[]`, `{}`, `1.5`, `-0`, `[null]`, `{"x":[1]}`}[rng.IntN(9)])
+		return
+	}
+	if typ == reflect.TypeFor[json.RawMessage]() {
+		buf.WriteString([]string{`{"exec":{"command":["a"]}}`, `{ "x" : [ 1 , 2 ] }`, `"s"`, `[]`}[rng.IntN(4)])
+		return
+	}
+	if typ == reflect.TypeFor[Quantity]() {
+		buf.WriteString([]string{`"250m"`, `2.5`, `"1Gi"`, `1e3`, `"\u0031"`}[rng.IntN(5)])
+		return
+	}
+	switch typ.Kind() {
+	case reflect.Pointer:
+		randomValue(rng, buf, typ.Elem(), depth)
+	case reflect.String:
+		buf.WriteString([]string{`"a"`, `"web"`, `""`, `"caf\u00e9"`, "\"\xff\"", `"\ud800"`, `"x\"y"`, `"/vault/secrets"`}[rng.IntN(8)])
+	case reflect.Bool:
+		buf.WriteString([]string{`true`, `false`}[rng.IntN(2)])
+	case reflect.Int32, reflect.Int64:
+		buf.WriteString([]string{`0`, `-1`, `1000`, `2147483648`, `9223372036854775807`, `1e2`, `3.0`}[rng.IntN(7)])
+	case reflect.Map:
+		buf.WriteByte('{')
+		for j := range rng.IntN(4) {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			fmt.Fprintf(buf, `"%s":`, []string{"a", "b", "A", `\u0061`, "vault.hashicorp.com/role"}[rng.IntN(5)])
+			randomValue(rng, buf, typ.Elem(), depth+1)
+		}
+		buf.WriteByte('}')
+	case reflect.Slice:
+		buf.WriteByte('[')
+		for j := range rng.IntN(4) {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			randomValue(rng, buf, typ.Elem(), depth+1)
+		}
+		buf.WriteByte(']')
+	case reflect.Struct:
+		var fields []reflect.StructField
+		for f := range typ.Fields() {
+			if f.IsExported() {
+				fields = append(fields, f)
+			}
+		}
+		buf.WriteByte('{')
+		members := rng.IntN(len(fields) + 3)
+		if depth > 6 {
+			members = min(members, 1)
+		}
+		for j := range members {
+			if j > 0 {
+				buf.WriteString(" , ")
+			}
+			if rng.IntN(8) == 0 {
+				// a member the types do not model
+				buf.WriteString([]string{`"ports":[{"containerPort":80}]`, `"x":{"y":null}`, `"NoSuch":1`}[rng.IntN(3)])
+				continue
+			}
+			f := fields[rng.IntN(len(fields))]
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch rng.IntN(10) {
+			case 0:
+				name = strings.ToUpper(name)
+			case 1:
+				name = `\u00` + fmt.Sprintf("%x", name[0]) + name[1:]
+			case 2:
+				name = strings.ToUpper(name[:1]) + name[1:]
+			}
+			fmt.Fprintf(buf, `"%s":`, name)
+			randomValue(rng, buf, f.Type, depth+1)
+		}
+		buf.WriteByte('}')
+	default:
+		buf.WriteString("null")
+	}
 }
