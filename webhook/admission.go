@@ -1,7 +1,7 @@
 package webhook
 
 import (
-	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,66 +53,125 @@ type status struct {
 	Code    int32  `json:"code,omitempty"`
 }
 
-// decodeReview decodes an AdmissionReview; the object stays JSON (see decide), a part of
-// body. The object is most of the bytes and a cache hit never decodes it, so encoding/json
-// does not read it here: a raw walk finds request.object (as encoding/json would pick it:
-// keys matched without regard to case, the last one winning, a null request dropping the
-// one before), and encoding/json checks and decodes the rest with null in its place. The
-// object is checked when the pod is decoded (podspec.DecodePod), and decide caches no
-// answer for a pod that did not decode. If the rest is valid JSON and so is the object,
-// so is the whole body; FuzzDecodeReview checks that this gives what json.Unmarshal gives.
+// decodeReview decodes an AdmissionReview as json.Unmarshal does (FuzzDecodeReview), in
+// one pass that checks the whole body; the object stays JSON (see decide), a part of
+// body. The response members a review may carry are checked and dropped.
 func decodeReview(body []byte) (req *admissionRequest, apiVersion string, err error) {
-	var (
-		spans  [][2]int // every request.object value, at its offset in body
-		object = -1     // the span that counts
-	)
-	jsonscan.EachMember(body, func(key, value []byte) bool {
-		if !jsonscan.KeyMatches(key, "request") {
-			return true
-		}
-		if string(trimSpace(value)) == "null" {
-			object = -1
-			return true
-		}
-		jsonscan.EachMember(value, func(k, v []byte) bool {
-			if jsonscan.KeyMatches(k, "object") {
-				v = trimSpace(v)
-				at := cap(body) - cap(v)
-				object, spans = len(spans), append(spans, [2]int{at, at + len(v)})
-			}
-			return true
-		})
-		return true
-	})
-	envelope := body
-	if len(spans) > 0 {
-		n := len(body)
-		for _, s := range spans {
-			n -= s[1] - s[0] - len("null")
-		}
-		envelope = make([]byte, 0, n)
-		last := 0
-		for i, s := range spans {
-			// an object that is not decided on must still be JSON
-			if i != object && !json.Valid(body[s[0]:s[1]]) {
-				return nil, "", errors.New("decode AdmissionReview: request.object is not valid JSON")
-			}
-			envelope = append(append(envelope, body[last:s[0]]...), "null"...)
-			last = s[1]
-		}
-		envelope = append(envelope, body[last:]...)
-	}
+	d := jsonscan.NewDecoder(body)
 	var review admissionReview
-	if err := json.Unmarshal(envelope, &review); err != nil {
+	d.Object(reviewMembers, func(name string) {
+		switch name {
+		case "apiVersion":
+			d.Str(&review.APIVersion)
+		case "kind":
+			d.Str(&review.Kind)
+		case "request":
+			jsonscan.Pointer(d, &review.Request, func(r *admissionRequest) { decodeRequest(d, r) })
+		case "response":
+			jsonscan.Pointer(d, &review.Response, func(r *admissionResponse) { decodeResponse(d, r) })
+		}
+	})
+	if err := d.End(); err != nil {
 		return nil, "", fmt.Errorf("decode AdmissionReview: %w", err)
 	}
 	if review.Request == nil {
 		return nil, "", errors.New("AdmissionReview has no request")
 	}
-	if object >= 0 {
-		review.Request.Object = body[spans[object][0]:spans[object][1]]
-	}
 	return review.Request, review.APIVersion, nil
 }
 
-func trimSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
+// The JSON members of the admission types (TestAdmissionMembers checks them).
+var (
+	reviewMembers   = []string{"apiVersion", "kind", "request", "response"}
+	gvkMembers      = []string{"group", "version", "kind"}
+	requestMembers  = []string{"uid", "kind", "subResource", "namespace", "operation", "object"}
+	responseMembers = []string{"uid", "allowed", "status", "patch", "patchType", "warnings"}
+	statusMembers   = []string{"status", "message", "reason", "code"}
+)
+
+func decodeRequest(d *jsonscan.Decoder, r *admissionRequest) {
+	d.Object(requestMembers, func(name string) {
+		switch name {
+		case "uid":
+			d.Str(&r.UID)
+		case "kind":
+			d.Object(gvkMembers, func(name string) {
+				switch name {
+				case "group":
+					d.Str(&r.Kind.Group)
+				case "version":
+					d.Str(&r.Kind.Version)
+				case "kind":
+					d.Str(&r.Kind.Kind)
+				}
+			})
+		case "subResource":
+			d.Str(&r.SubResource)
+		case "namespace":
+			d.Str(&r.Namespace)
+		case "operation":
+			d.Str(&r.Operation)
+		case "object":
+			// a part of the body, not a copy: the request does not outlive it
+			if raw := d.Raw(); raw != nil {
+				r.Object = raw
+			}
+		}
+	})
+}
+
+func decodeResponse(d *jsonscan.Decoder, r *admissionResponse) {
+	d.Object(responseMembers, func(name string) {
+		switch name {
+		case "uid":
+			d.Str(&r.UID)
+		case "allowed":
+			d.Boolean(&r.Allowed)
+		case "status":
+			jsonscan.Pointer(d, &r.Result, func(s *status) {
+				d.Object(statusMembers, func(name string) {
+					switch name {
+					case "status":
+						d.Str(&s.Status)
+					case "message":
+						d.Str(&s.Message)
+					case "reason":
+						d.Str(&s.Reason)
+					case "code":
+						d.Int32(&s.Code)
+					}
+				})
+			})
+		case "patch":
+			decodeBytes(d, &r.Patch)
+		case "patchType":
+			d.StrPtr(&r.PatchType)
+		case "warnings":
+			d.Strs(&r.Warnings)
+		}
+	})
+}
+
+// decodeBytes reads a []byte as encoding/json does: base64 in a string, or a list of
+// numbers from 0 to 255.
+func decodeBytes(d *jsonscan.Decoder, b *[]byte) {
+	switch k := d.Kind(); k {
+	case jsonscan.String:
+		s := d.StringBytes()
+		out := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+		n, err := base64.StdEncoding.Decode(out, s)
+		if err != nil {
+			d.Fail(fmt.Errorf("%s: %w", d.Field(), err))
+			return
+		}
+		*b = out[:n]
+	case jsonscan.Array, jsonscan.Null:
+		jsonscan.List(d, b, func(c *byte) {
+			if n, ok := d.Integer(8, true); ok {
+				*c = byte(n)
+			}
+		})
+	default:
+		d.TypeError(k, "base64 in a string")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -53,4 +55,23 @@ func TestAdmissionTypesMatchK8s(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &got))
 	require.Equal(t, &admissionRequest{UID: "u-3", Kind: groupVersionKind{Group: "g", Version: "v1", Kind: "Pod"},
 		SubResource: "status", Namespace: "ns", Operation: "UPDATE", Object: json.RawMessage("null")}, got.Request)
+}
+
+// TestAdmissionMembers: decodeReview's member lists are the JSON names of the admission
+// types' fields, in order, so that a field added to a type is decoded too.
+func TestAdmissionMembers(t *testing.T) {
+	for typ, names := range map[reflect.Type][]string{
+		reflect.TypeFor[admissionReview]():   reviewMembers,
+		reflect.TypeFor[groupVersionKind]():  gvkMembers,
+		reflect.TypeFor[admissionRequest]():  requestMembers,
+		reflect.TypeFor[admissionResponse](): responseMembers,
+		reflect.TypeFor[status]():            statusMembers,
+	} {
+		var want []string
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			want = append(want, name)
+		}
+		require.Equal(t, want, names, "%s", typ)
+	}
 }

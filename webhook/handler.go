@@ -234,8 +234,8 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	pod, err := podspec.DecodePod(req.Object)
 	if err != nil {
 		h.metrics.failures.Inc(ns)
-		// not cached: the object was not valid, and decisionKey's walk may not tell it apart
-		// from a valid one (see decodeReview)
+		// not cached: decisionKey reads the object as JSON only, and may not tell a pod that
+		// does not decode apart from one that does
 		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), false
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
