@@ -396,8 +396,30 @@ func sortOps(ops []jsonpatch.Operation) {
 
 // indexLast reports whether the last path segment is an array index.
 func indexLast(p string) bool {
-	_, err := strconv.Atoi(p[strings.LastIndexByte(p, '/')+1:])
-	return err == nil
+	_, ok := atoi(p[strings.LastIndexByte(p, '/')+1:])
+	return ok
+}
+
+// atoi is strconv.Atoi without the error value, which allocates: sortOps tries every
+// path segment, and most are names.
+func atoi(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			if i == 0 && (c == '+' || c == '-') && len(s) > 1 {
+				n, err := strconv.Atoi(s)
+				return n, err == nil
+			}
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 func sameParent(a, b string) bool {
@@ -409,12 +431,12 @@ func comparePaths(a, b string) int {
 		as, arest, amore := strings.Cut(a, "/")
 		bs, brest, bmore := strings.Cut(b, "/")
 		if as != bs {
-			an, aerr := strconv.Atoi(as)
-			bn, berr := strconv.Atoi(bs)
+			an, aok := atoi(as)
+			bn, bok := atoi(bs)
 			switch {
-			case aerr == nil && berr == nil && an < bn:
+			case aok && bok && an < bn:
 				return -1
-			case aerr == nil && berr == nil:
+			case aok && bok:
 				return 1
 			case as < bs:
 				return -1
