@@ -148,7 +148,8 @@ func strip(pod *podspec.Pod) {
 //   - an element that is the same object before and after (same index, same name, equal
 //     apart from the fields Mutate changes on existing containers) becomes just those
 //     fields: object keys are addressed by name, so dropping equal siblings changes no path
-//     and no operation;
+//     and no operation; the lists of objects among them (env, volumeMounts) are reduced
+//     in turn, an element equal on both sides becoming {};
 //   - any other element becomes an opaque token, different on each side, so that the diff
 //     emits one add, replace or remove for the whole element; the token in an operation's
 //     value is then replaced by the element's JSON.
@@ -173,14 +174,10 @@ type patchView struct {
 // containerDelta holds the fields Mutate changes on containers it did not add, with the
 // JSON names and omitempty of podspec.Container.
 type containerDelta struct {
-	Command      []string              `json:"command,omitempty"`
-	Args         []string              `json:"args,omitempty"`
-	Env          []podspec.EnvVar      `json:"env,omitempty"`
-	VolumeMounts []podspec.VolumeMount `json:"volumeMounts,omitempty"`
-}
-
-func deltaOf(c *podspec.Container) containerDelta {
-	return containerDelta{Command: c.Command, Args: c.Args, Env: c.Env, VolumeMounts: c.VolumeMounts}
+	Command      []string `json:"command,omitempty"`
+	Args         []string `json:"args,omitempty"`
+	Env          []any    `json:"env,omitempty"`          // element views of []podspec.EnvVar
+	VolumeMounts []any    `json:"volumeMounts,omitempty"` // element views of []podspec.VolumeMount
 }
 
 // sameBesidesDelta reports whether two containers differ at most in the delta fields.
@@ -209,55 +206,62 @@ type elements struct {
 	after map[string]any
 }
 
-func (e *elements) token(side string, v any) string {
+// tokenPrefix starts every element token.
+const tokenPrefix = "\x00vk:"
+
+func (e *elements) token(side byte, v any) string {
 	e.n++
-	t := "\x00vaultkube-element:" + tokenNonce + ":" + side + ":" + strconv.Itoa(e.n)
-	if side == "after" {
+	t := tokenPrefix + tokenNonce + string(side) + strconv.Itoa(e.n)
+	if side == 'a' {
 		e.after[t] = v
 	}
 	return t
 }
 
-func elementViews[T any](e *elements, before, after []T, same func(a, b *T) (any, any, bool)) (b, a []any) {
+// elementViews reduces two lists to their element views: same gives the views of two
+// elements at one index that stay the same object, every other element is a token.
+func elementViews[T any](e *elements, before, after []T, same func(e *elements, a, b *T) (any, any, bool)) (b, a []any) {
 	for i := range max(len(before), len(after)) {
 		if i < len(before) && i < len(after) {
-			if vb, va, ok := same(&before[i], &after[i]); ok {
+			if vb, va, ok := same(e, &before[i], &after[i]); ok {
 				b, a = append(b, vb), append(a, va)
 				continue
 			}
 		}
 		if i < len(before) {
-			b = append(b, e.token("before", nil))
+			b = append(b, e.token('b', nil))
 		}
 		if i < len(after) {
-			a = append(a, e.token("after", &after[i]))
+			a = append(a, e.token('a', &after[i]))
 		}
 	}
 	return b, a
 }
 
-func sameContainer(x, y *podspec.Container) (any, any, bool) {
+func sameContainer(e *elements, x, y *podspec.Container) (any, any, bool) {
 	if !sameBesidesDelta(x, y) {
 		return nil, nil, false
 	}
-	// keep only the delta fields that differ
-	dx, dy := deltaOf(x), deltaOf(y)
-	if reflect.DeepEqual(dx.Command, dy.Command) {
-		dx.Command, dy.Command = nil, nil
+	// keep only the delta fields that differ; of the lists of objects, only the elements
+	// that differ, as elsewhere
+	var dx, dy containerDelta
+	if !slices.Equal(x.Command, y.Command) {
+		dx.Command, dy.Command = x.Command, y.Command
 	}
-	if reflect.DeepEqual(dx.Args, dy.Args) {
-		dx.Args, dy.Args = nil, nil
+	if !slices.Equal(x.Args, y.Args) {
+		dx.Args, dy.Args = x.Args, y.Args
 	}
-	if reflect.DeepEqual(dx.Env, dy.Env) {
-		dx.Env, dy.Env = nil, nil
+	if !reflect.DeepEqual(x.Env, y.Env) {
+		dx.Env, dy.Env = elementViews(e, x.Env, y.Env, sameElement)
 	}
-	if reflect.DeepEqual(dx.VolumeMounts, dy.VolumeMounts) {
-		dx.VolumeMounts, dy.VolumeMounts = nil, nil
+	if !reflect.DeepEqual(x.VolumeMounts, y.VolumeMounts) {
+		dx.VolumeMounts, dy.VolumeMounts = elementViews(e, x.VolumeMounts, y.VolumeMounts, sameElement)
 	}
 	return dx, dy, true
 }
 
-func sameVolume(x, y *podspec.Volume) (any, any, bool) {
+// sameElement: an element equal on both sides at one index is the same.
+func sameElement[T any](_ *elements, x, y *T) (any, any, bool) {
 	if !reflect.DeepEqual(*x, *y) {
 		return nil, nil, false
 	}
@@ -298,7 +302,7 @@ func views(before, after *podspec.Pod) (*patchView, *patchView, *elements) {
 	b.Metadata.Annotations, a.Metadata.Annotations = annotationViews(before.Annotations, after.Annotations)
 	b.Spec.InitContainers, a.Spec.InitContainers = elementViews(e, before.Spec.InitContainers, after.Spec.InitContainers, sameContainer)
 	b.Spec.Containers, a.Spec.Containers = elementViews(e, before.Spec.Containers, after.Spec.Containers, sameContainer)
-	b.Spec.Volumes, a.Spec.Volumes = elementViews(e, before.Spec.Volumes, after.Spec.Volumes, sameVolume)
+	b.Spec.Volumes, a.Spec.Volumes = elementViews(e, before.Spec.Volumes, after.Spec.Volumes, sameElement)
 	b.Spec.ShareProcessNamespace, a.Spec.ShareProcessNamespace = before.Spec.ShareProcessNamespace, after.Spec.ShareProcessNamespace
 	return b, a, e
 }
