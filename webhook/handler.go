@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,9 @@ import (
 
 // maxBody bounds an AdmissionReview; the API server's own request limit is 3 MiB.
 const maxBody = 7 << 20
+
+// maxPooledBody bounds the request buffers kept for reuse (a pod is a few KiB).
+const maxPooledBody = 256 << 10
 
 // MutateFunc is the decision: injector.Mutate in production, a stand-in in tests.
 type MutateFunc func(*podspec.Pod, injector.Config) (*podspec.Pod, []string, error)
@@ -32,6 +37,10 @@ type Handler struct {
 	metrics *metrics
 	mux     *http.ServeMux
 	cache   atomic.Pointer[decisionCache]
+	// bodies holds request buffers (*[]byte) for reuse: nothing decided keeps a part of
+	// a request body (decoding copies what it keeps), so a body's buffer serves the next
+	// request once the answer is written.
+	bodies sync.Pool
 }
 
 type metrics struct {
@@ -132,7 +141,17 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := readBody(w, r)
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer func() {
+		if cap(*buf) > maxPooledBody {
+			*buf = nil // a rare large body is not kept
+		}
+		h.bodies.Put(buf)
+	}()
+	body, err := readBody(w, r, buf)
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
 		return
@@ -157,15 +176,22 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads the request: into a buffer of exactly Content-Length bytes when the client
-// sent one (the API server does), else growing as it reads.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads the request into *buf (grown as needed, and kept there for reuse): as
+// many bytes as Content-Length says when the client sent one (the API server does), else
+// until the end.
+func readBody(w http.ResponseWriter, r *http.Request, buf *[]byte) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	if r.ContentLength <= 0 || r.ContentLength > maxBody {
-		return io.ReadAll(body)
+		b := bytes.NewBuffer((*buf)[:0])
+		_, err := b.ReadFrom(body)
+		*buf = b.Bytes()
+		return *buf, err
 	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, buf); err != nil {
+	if int64(cap(*buf)) < r.ContentLength {
+		*buf = make([]byte, r.ContentLength)
+	}
+	b := (*buf)[:r.ContentLength]
+	if _, err := io.ReadFull(body, b); err != nil {
 		return nil, err
 	}
 	// the body must end where Content-Length said
@@ -173,7 +199,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if n, _ := body.Read(one[:]); n > 0 {
 		return nil, errors.New("body longer than Content-Length")
 	}
-	return buf, nil
+	return b, nil
 }
 
 // decide answers a request from the decision cache, or reviews it and remembers the answer.

@@ -297,3 +297,31 @@ func TestHealthAndMetrics(t *testing.T) {
 		assert.Contains(t, body, want)
 	}
 }
+
+// TestReusedBodyBuffersLeaveAnswersAlone: request buffers are reused, so nothing an answer
+// or the decision cache keeps may point into one. A pod is answered, others (of other
+// sizes, one denied) go through the same buffer, and the first pod's answer, from the
+// cache and anew, is byte for byte what it was.
+func TestReusedBodyBuffersLeaveAnswersAlone(t *testing.T) {
+	denied := map[string]string{injector.AnnInject: "true", injector.AnnRole: "web", injector.AnnTemplate + "-db": "{{ .Broken"}
+	first := reviewBody(t, "app", admissionv1.Create, podJSON(t, annotated))
+	others := [][]byte{
+		reviewBody(t, "other", admissionv1.Create, podJSON(t, map[string]string{injector.AnnInject: "true", injector.AnnRole: "x",
+			injector.AnnSecret + "-a-much-longer-secret-name": "secret/data/" + strings.Repeat("y", 300)})),
+		reviewBody(t, "app", admissionv1.Create, podJSON(t, denied)),
+	}
+	for _, cache := range []int{DefaultDecisionCacheSize, 0} {
+		h := NewHandler(testInjectorConfig(), nil, nil)
+		h.SetDecisionCacheSize(cache)
+		want, _ := post(t, h, first)
+		require.Equal(t, http.StatusOK, want.Code)
+		for range 3 {
+			for _, b := range others {
+				rec, _ := post(t, h, b)
+				require.Equal(t, http.StatusOK, rec.Code)
+			}
+			got, _ := post(t, h, first)
+			require.Equal(t, want.Body.String(), got.Body.String(), "cache size %d", cache)
+		}
+	}
+}
