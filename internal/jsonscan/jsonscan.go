@@ -1,8 +1,9 @@
-// Package jsonscan walks JSON objects and arrays without decoding them: the members of an
-// object with their raw keys and values, the elements of an array. It is for JSON that
-// encoding/json checks before or after (a walk of anything else stops early, and never
-// panics), and for the few places where decoding a whole value only to find one part of it
-// costs more than the rest of a request: the admission webhook's hot path.
+// Package jsonscan reads JSON in the admission webhook's hot path, where decoding a whole
+// value through encoding/json's reflection costs more than the rest of a request: a walk
+// of an object's members or an array's elements without decoding them (EachMember,
+// EachElement, for JSON that is checked before or after), and a checking Reader with a
+// Decoder for decoders written out per type, which accept what encoding/json accepts and
+// decode as it does.
 package jsonscan
 
 import (
