@@ -262,7 +262,11 @@ func (x *Container) UnmarshalJSON(b []byte) error {
 }
 func (x Container) MarshalJSON() ([]byte, error) {
 	type plain Container
-	return encodeKeeping(plain(x), x.raw)
+	out, err := encodeContainer(&x)
+	if err != nil {
+		return nil, err
+	}
+	return encodeKeeping(out, x.raw, reflect.TypeFor[plain]())
 }
 
 func (x *Volume) UnmarshalJSON(b []byte) error {
@@ -271,7 +275,7 @@ func (x *Volume) UnmarshalJSON(b []byte) error {
 }
 func (x Volume) MarshalJSON() ([]byte, error) {
 	type plain Volume
-	return encodeKeeping(plain(x), x.raw)
+	return encodeKeeping(encodeVolume(&x), x.raw, reflect.TypeFor[plain]())
 }
 
 // decodeKeeping decodes b into v (a pointer to a struct without methods) and keeps a copy
@@ -377,16 +381,15 @@ func hasUnmodelled(b []byte, t reflect.Type) bool {
 	return found
 }
 
-// encodeKeeping encodes v (a struct without methods); with raw, what raw has and v's type
-// does not model is merged back (see merge).
-func encodeKeeping(v any, raw json.RawMessage) ([]byte, error) {
-	out, err := json.Marshal(v)
-	if err != nil || len(raw) == 0 {
-		return out, err
+// encodeKeeping returns out, the encoding of a value of struct type t (see encode.go);
+// with raw, what raw has and t does not model is merged back (see merge).
+func encodeKeeping(out []byte, raw json.RawMessage, t reflect.Type) ([]byte, error) {
+	if len(raw) == 0 {
+		return out, nil
 	}
-	merged, err := merge(raw, out, reflect.TypeOf(v))
+	merged, err := merge(raw, out, t)
 	if err != nil {
-		return nil, fmt.Errorf("podspec: merge the kept JSON of %T: %w", v, err)
+		return nil, fmt.Errorf("podspec: merge the kept JSON of %v: %w", t, err)
 	}
 	return merged, nil
 }
