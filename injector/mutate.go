@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vaultkube/vaultkube/internal/jsonscan"
 	"github.com/vaultkube/vaultkube/internal/podspec"
 	"gomodules.xyz/jsonpatch/v2"
 
@@ -474,9 +475,9 @@ func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"op":`...)
-		buf = appendJSONString(buf, op.Operation)
+		buf = jsonscan.AppendString(buf, op.Operation)
 		buf = append(buf, `,"path":`...)
-		buf = appendJSONString(buf, op.Path)
+		buf = jsonscan.AppendString(buf, op.Path)
 		if op.Value == nil && op.Operation != "add" && op.Operation != "replace" && op.Operation != "test" {
 			buf = append(buf, '}')
 			continue
@@ -537,18 +538,4 @@ func allRaw(v []any) bool {
 		}
 	}
 	return true
-}
-
-// appendJSONString appends s as a JSON string (encoding/json's escaping for anything but
-// plain printable ASCII).
-func appendJSONString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			raw, _ := json.Marshal(s)
-			return append(buf, raw...)
-		}
-	}
-	buf = append(buf, '"')
-	buf = append(buf, s...)
-	return append(buf, '"')
 }

@@ -1,13 +1,12 @@
 package podspec
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/vaultkube/vaultkube/internal/jsonscan"
 )
 
 // The encoder writes the modelled fields of a Container or a Volume byte for byte as
@@ -62,7 +61,7 @@ func encodeVolume(v *Volume) []byte {
 
 func appendContainer(dst []byte, c *Container) ([]byte, error) {
 	start := len(dst)
-	dst = appendString(key(dst, "name"), c.Name)
+	dst = jsonscan.AppendString(key(dst, "name"), c.Name)
 	dst = optString(dst, "image", c.Image)
 	dst = optStrings(dst, "command", c.Command)
 	dst = optStrings(dst, "args", c.Args)
@@ -111,7 +110,7 @@ func appendContainer(dst []byte, c *Container) ([]byte, error) {
 
 func appendEnvVar(dst []byte, e *EnvVar) ([]byte, error) {
 	start := len(dst)
-	dst = appendString(key(dst, "name"), e.Name)
+	dst = jsonscan.AppendString(key(dst, "name"), e.Name)
 	dst = optString(dst, "value", e.Value)
 	if len(e.ValueFrom) > 0 {
 		var err error
@@ -148,21 +147,21 @@ func appendResourceList(dst []byte, l ResourceList) []byte {
 	start := len(dst)
 	for _, e := range entries {
 		dst = append(dst, ',')
-		dst = appendString(dst, e.name)
+		dst = jsonscan.AppendString(dst, e.name)
 		dst = append(dst, ':')
-		dst = appendString(dst, string(e.quantity))
+		dst = jsonscan.AppendString(dst, string(e.quantity))
 	}
 	return closeObject(dst, start)
 }
 
 func appendVolumeMount(dst []byte, m *VolumeMount) []byte {
 	start := len(dst)
-	dst = appendString(key(dst, "name"), m.Name)
+	dst = jsonscan.AppendString(key(dst, "name"), m.Name)
 	if m.ReadOnly {
 		dst = append(key(dst, "readOnly"), "true"...)
 	}
 	dst = optStringPtr(dst, "recursiveReadOnly", m.RecursiveReadOnly)
-	dst = appendString(key(dst, "mountPath"), m.MountPath)
+	dst = jsonscan.AppendString(key(dst, "mountPath"), m.MountPath)
 	dst = optString(dst, "subPath", m.SubPath)
 	dst = optStringPtr(dst, "mountPropagation", m.MountPropagation)
 	dst = optString(dst, "subPathExpr", m.SubPathExpr)
@@ -204,7 +203,7 @@ func appendSecurityContext(dst []byte, s *SecurityContext) []byte {
 	if p := s.SeccompProfile; p != nil {
 		dst = key(dst, "seccompProfile")
 		profileStart := len(dst)
-		dst = appendString(key(dst, "type"), p.Type)
+		dst = jsonscan.AppendString(key(dst, "type"), p.Type)
 		dst = optStringPtr(dst, "localhostProfile", p.LocalhostProfile)
 		dst = closeObject(dst, profileStart)
 	}
@@ -213,13 +212,13 @@ func appendSecurityContext(dst []byte, s *SecurityContext) []byte {
 
 func appendVolume(dst []byte, v *Volume) []byte {
 	start := len(dst)
-	dst = appendString(key(dst, "name"), v.Name)
+	dst = jsonscan.AppendString(key(dst, "name"), v.Name)
 	if e := v.EmptyDir; e != nil {
 		dst = key(dst, "emptyDir")
 		emptyDirStart := len(dst)
 		dst = optString(dst, "medium", e.Medium)
 		if e.SizeLimit != nil {
-			dst = appendString(key(dst, "sizeLimit"), string(*e.SizeLimit))
+			dst = jsonscan.AppendString(key(dst, "sizeLimit"), string(*e.SizeLimit))
 		}
 		dst = closeObject(dst, emptyDirStart)
 	}
@@ -255,7 +254,7 @@ func appendProjections(dst []byte, sources []VolumeProjection) []byte {
 			tokenStart := len(dst)
 			dst = optString(dst, "audience", t.Audience)
 			dst = optIntPtr(dst, "expirationSeconds", t.ExpirationSeconds)
-			dst = appendString(key(dst, "path"), t.Path)
+			dst = jsonscan.AppendString(key(dst, "path"), t.Path)
 			dst = closeObject(dst, tokenStart)
 		}
 		dst = closeObject(dst, start)
@@ -287,14 +286,14 @@ func optString(dst []byte, name, s string) []byte {
 	if s == "" {
 		return dst
 	}
-	return appendString(key(dst, name), s)
+	return jsonscan.AppendString(key(dst, name), s)
 }
 
 func optStringPtr(dst []byte, name string, s *string) []byte {
 	if s == nil {
 		return dst
 	}
-	return appendString(key(dst, name), *s)
+	return jsonscan.AppendString(key(dst, name), *s)
 }
 
 func optStrings(dst []byte, name string, l []string) []byte {
@@ -306,7 +305,7 @@ func optStrings(dst []byte, name string, l []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, s)
+		dst = jsonscan.AppendString(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -333,88 +332,6 @@ func optBoolPtr(dst []byte, name string, b *bool) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string as encoding/json does: ", \\ and control
-// characters escaped (\\n, \\r, \\t, \\b, \\f by name), <, > and & escaped for HTML, U+2028
-// and U+2029 escaped for JavaScript, and each byte of invalid UTF-8 as U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Most bytes of a string need no escaping: skip them 8 at a time (the agent's
-		// configuration is long).
-		for i+8 <= len(s) {
-			if m := special8(s[i : i+8]); m != 0 {
-				i += bits.TrailingZeros64(m) / 8
-				break
-			}
-			i += 8
-		}
-		if i == len(s) {
-			break
-		}
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= ' ' && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// special8 returns the high bit of each of the 8 bytes of b that a JSON string cannot hold
-// as is (and maybe of some after the first such), testing them at once as the bytes of a
-// uint64 (with the bit tricks of "Bit Twiddling Hacks"): a byte is non-ASCII when its high
-// bit is set, below 0x20 when it is zero but for its low five bits, and one of " and &
-// (which differ in one bit), < and > (likewise) or a backslash when it is zero after an xor.
-func special8(b string) uint64 {
-	x := binary.LittleEndian.Uint64([]byte(b)) // the compiler does not copy b
-	return (x | zeroBytes(x&^(ones*0x1f)) | zeroBytes((x|ones*0x04)^(ones*'&')) |
-		zeroBytes((x|ones*0x02)^(ones*'>')) | zeroBytes(x^(ones*'\\'))) & (ones * 0x80)
-}
-
-const ones = 0x0101010101010101
-
-// zeroBytes sets the high bit of the first byte of v that is zero (a byte of x equal to c
-// is a zero byte of x^(ones*c)), and of no byte before it; bytes after it may be set too.
-func zeroBytes(v uint64) uint64 { return (v - ones) &^ v }
 
 // appendRaw writes a json.RawMessage as encoding/json does: compacted, with <, >, &,
 // U+2028 and U+2029 escaped (invalid UTF-8 is kept). Invalid JSON is left to
