@@ -75,3 +75,26 @@ func TestAdmissionMembers(t *testing.T) {
 		require.Equal(t, want, names, "%s", typ)
 	}
 }
+
+// TestAppendReviewMatchesEncoder: the answer is written byte for byte as encoding/json
+// writes the AdmissionReview.
+func TestAppendReviewMatchesEncoder(t *testing.T) {
+	jp, empty := "JSONPatch", ""
+	tricky := "a\"b\\<x>&\u2028\x01\xff é"
+	for _, resp := range []*admissionResponse{
+		{UID: "u"},
+		{UID: "u", Allowed: true},
+		{UID: tricky, Allowed: true, Patch: []byte(`[{"op":"add","path":"/a","value":1}]`), PatchType: &jp, Warnings: []string{"one", tricky}},
+		{UID: "u", Result: &status{}},
+		{UID: "u", Result: &status{Code: 403}},
+		{UID: "u", Result: &status{Status: "Failure", Message: tricky, Reason: "Forbidden", Code: 403}, Warnings: []string{""}},
+		{UID: "u", Result: &status{Message: "m"}, Patch: []byte{0, 1, 2, 0xff}, PatchType: &empty},
+		{UID: "", Warnings: []string{}},
+	} {
+		for _, v := range []string{"admission.k8s.io/v1", "admission.k8s.io/v1beta1"} {
+			var want bytes.Buffer
+			require.NoError(t, json.NewEncoder(&want).Encode(&admissionReview{APIVersion: v, Kind: "AdmissionReview", Response: resp}))
+			require.Equal(t, want.String(), string(appendReview([]byte("x"), v, resp)[1:]))
+		}
+	}
+}

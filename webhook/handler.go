@@ -2,19 +2,21 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vaultkube/vaultkube/injector"
+	"github.com/vaultkube/vaultkube/internal/jsonscan"
 	"github.com/vaultkube/vaultkube/internal/podspec"
 	"github.com/vaultkube/vaultkube/internal/promexp"
 )
@@ -167,13 +169,67 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 	if apiVersion != "admission.k8s.io/v1beta1" {
 		apiVersion = "admission.k8s.io/v1"
 	}
-	out := admissionReview{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp}
+	// into the request's buffer: the request is decided
+	*buf = appendReview((*buf)[:0], apiVersion, resp)
 	w.Header().Set("Content-Type", "application/json")
-	// straight into the response buffer: the encoder's own buffer is pooled
-	if err := json.NewEncoder(w).Encode(&out); err != nil {
+	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
+	if _, err := w.Write(*buf); err != nil {
 		result = "invalid"
-		h.log.Error("write admission response", "uid", out.Response.UID, "error", err.Error())
+		h.log.Error("write admission response", "uid", resp.UID, "error", err.Error())
 	}
+}
+
+// appendReview writes the AdmissionReview that carries resp as json.NewEncoder(w).Encode
+// writes it (TestAppendReviewMatchesEncoder), without reflection.
+func appendReview(dst []byte, apiVersion string, resp *admissionResponse) []byte {
+	dst = append(dst, `{"apiVersion":`...)
+	dst = jsonscan.AppendString(dst, apiVersion)
+	dst = append(dst, `,"kind":"AdmissionReview","response":{"uid":`...)
+	dst = jsonscan.AppendString(dst, resp.UID)
+	dst = append(dst, `,"allowed":`...)
+	dst = strconv.AppendBool(dst, resp.Allowed)
+	if r := resp.Result; r != nil {
+		dst = append(dst, `,"status":{`...)
+		n := len(dst)
+		member := func(name, v string) {
+			if v == "" {
+				return
+			}
+			if len(dst) > n {
+				dst = append(dst, ',')
+			}
+			dst = jsonscan.AppendString(append(dst, name...), v)
+		}
+		member(`"status":`, r.Status)
+		member(`"message":`, r.Message)
+		member(`"reason":`, r.Reason)
+		if r.Code != 0 {
+			if len(dst) > n {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendInt(append(dst, `"code":`...), int64(r.Code), 10)
+		}
+		dst = append(dst, '}')
+	}
+	if len(resp.Patch) > 0 {
+		dst = append(dst, `,"patch":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, resp.Patch)
+		dst = append(dst, '"')
+	}
+	if resp.PatchType != nil {
+		dst = jsonscan.AppendString(append(dst, `,"patchType":`...), *resp.PatchType)
+	}
+	if len(resp.Warnings) > 0 {
+		dst = append(dst, `,"warnings":[`...)
+		for i, w := range resp.Warnings {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonscan.AppendString(dst, w)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, "}}\n"...)
 }
 
 // readBody reads the request into *buf (grown as needed, and kept there for reuse): as
