@@ -1,13 +1,15 @@
 package injector
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/vaultkube/vaultkube/internal/jsonscan"
 	"github.com/vaultkube/vaultkube/internal/podspec"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
@@ -92,36 +94,47 @@ func (b *builder) selected(name string) bool {
 
 func (b *builder) apply() {
 	spec, pod := b.spec, b.pod
-	names := map[string]bool{}
-	for _, c := range pod.Spec.Containers {
-		names[c.Name] = true
-	}
 	// vault-k8s ignores names that match no container; so do we, with a warning.
-	for _, n := range spec.Containers {
-		if !names[n] {
-			b.warnings = append(b.warnings, fmt.Sprintf("annotation %s: container %q is not in the pod and is ignored", AnnContainers, n))
+	if len(spec.Containers) > 0 {
+		names := make(map[string]bool, len(pod.Spec.Containers))
+		for i := range pod.Spec.Containers {
+			names[pod.Spec.Containers[i].Name] = true
+		}
+		for _, n := range spec.Containers {
+			if !names[n] {
+				b.warnings = append(b.warnings, fmt.Sprintf("annotation %s: container %q is not in the pod and is ignored", AnnContainers, n))
+			}
 		}
 	}
-	for _, c := range append(append([]podspec.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
-		if ourContainers[c.Name] {
-			b.fail(AnnInject, "the pod already has a container named %q, which the injector needs", c.Name)
+	// the containers, then the init containers (indexed, not copied: a Container is large)
+	podContainers := [2][]podspec.Container{pod.Spec.Containers, pod.Spec.InitContainers}
+	for _, cs := range podContainers {
+		for i := range cs {
+			if ourContainers[cs[i].Name] {
+				b.fail(AnnInject, "the pod already has a container named %q, which the injector needs", cs[i].Name)
+			}
 		}
 	}
-	haveVolume := map[string]bool{}
-	for _, v := range pod.Spec.Volumes {
-		if ourVolumes[v.Name] {
-			b.fail(AnnInject, "the pod already has a volume named %q, which the injector needs", v.Name)
+	haveTokenVolume := false
+	for i := range pod.Spec.Volumes {
+		name := pod.Spec.Volumes[i].Name
+		if ourVolumes[name] {
+			b.fail(AnnInject, "the pod already has a volume named %q, which the injector needs", name)
 		}
-		haveVolume[v.Name] = true
+		haveTokenVolume = haveTokenVolume || name == spec.TokenVolumeName
 	}
-	if spec.TokenVolumeName != "" && !haveVolume[spec.TokenVolumeName] {
+	if spec.TokenVolumeName != "" && !haveTokenVolume {
 		b.fail(AnnServiceAccountTokenVolume, "the pod has no volume %q", spec.TokenVolumeName)
 	}
 	var copied []podspec.VolumeMount
 	if spec.CopyVolumeMountsFrom != "" {
 		var found bool
-		for _, c := range append(append([]podspec.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
-			if c.Name == spec.CopyVolumeMountsFrom {
+		for _, cs := range podContainers {
+			for i := range cs {
+				c := &cs[i]
+				if c.Name != spec.CopyVolumeMountsFrom {
+					continue
+				}
 				found = true
 				for _, m := range c.VolumeMounts {
 					if m.MountPath == serviceAcctK || strings.HasPrefix(m.Name, "kube-api-access-") {
@@ -159,21 +172,19 @@ func (b *builder) apply() {
 	mountPaths := b.mountPaths()
 	agentMounts := b.agentMounts(mountPaths, copied)
 	b.checkCommands(agentMounts)
-	res := b.resources()
-	sc := b.securityContext()
 	native := b.native()
 
 	var initC, sidecar *podspec.Container
 	switch {
 	case spec.PrePopulateOnly:
-		c := b.agentContainer(InitContainerName, "init", "", agentMounts, res, sc)
+		c := b.agentContainer(InitContainerName, "init", "", agentMounts)
 		initC = &c
 	case native:
 		ready := ""
 		if spec.PrePopulate {
 			ready = ReadyFile
 		}
-		c := b.agentContainer(AgentContainerName, "sidecar", ready, agentMounts, res, sc)
+		c := b.agentContainer(AgentContainerName, "sidecar", ready, agentMounts)
 		always := podspec.ContainerRestartPolicyAlways
 		c.RestartPolicy = &always
 		if spec.PrePopulate {
@@ -188,10 +199,10 @@ func (b *builder) apply() {
 		initC = &c
 	default:
 		if spec.PrePopulate {
-			c := b.agentContainer(InitContainerName, "init", "", agentMounts, res, sc)
+			c := b.agentContainer(InitContainerName, "init", "", slices.Clone(agentMounts))
 			initC = &c
 		}
-		c := b.agentContainer(AgentContainerName, "sidecar", "", agentMounts, res, sc)
+		c := b.agentContainer(AgentContainerName, "sidecar", "", agentMounts)
 		b.patchContainer(&c, AnnJSONPatch, spec.JSONPatch)
 		sidecar = &c
 	}
@@ -247,33 +258,49 @@ func (b *builder) addVolumes() {
 	vols := make([]podspec.Volume, len(pod.Spec.Volumes), len(pod.Spec.Volumes)+5)
 	copy(vols, pod.Spec.Volumes)
 	pod.Spec.Volumes = vols
-	mem := podspec.StorageMediumMemory
+	// what the volumes point to, in one allocation (each volume gets its own fields)
+	src := &struct {
+		secrets, home, bin                podspec.EmptyDirVolumeSource
+		secretsLimit, homeLimit, binLimit podspec.Quantity
+		token                             podspec.ProjectedVolumeSource
+		sources                           [1]podspec.VolumeProjection
+		sa                                podspec.ServiceAccountTokenProjection
+		exp                               int64
+		tls, extra                        podspec.SecretVolumeSource
+	}{}
 	if !spec.Env {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeSecrets,
-			EmptyDir: &podspec.EmptyDirVolumeSource{Medium: mem, SizeLimit: b.cfg.sizeLimit()}})
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeHome,
-			EmptyDir: &podspec.EmptyDirVolumeSource{Medium: mem, SizeLimit: ptr(podspec.Quantity("1Mi"))}})
+		src.secrets.Medium = podspec.StorageMediumMemory
+		if limit, ok := b.cfg.sizeLimit(); ok {
+			src.secretsLimit = limit
+			src.secrets.SizeLimit = &src.secretsLimit
+		}
+		src.home.Medium, src.homeLimit = podspec.StorageMediumMemory, "1Mi"
+		src.home.SizeLimit = &src.homeLimit
+		pod.Spec.Volumes = append(pod.Spec.Volumes,
+			podspec.Volume{Name: VolumeSecrets, EmptyDir: &src.secrets},
+			podspec.Volume{Name: VolumeHome, EmptyDir: &src.home})
 	} else {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeAgentBin,
-			EmptyDir: &podspec.EmptyDirVolumeSource{SizeLimit: ptr(podspec.Quantity("128Mi"))}})
+		src.binLimit = "128Mi"
+		src.bin.SizeLimit = &src.binLimit
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeAgentBin, EmptyDir: &src.bin})
 	}
 	if spec.TokenVolumeName == "" {
-		exp := b.cfg.TokenExpirationSeconds
-		if exp == 0 {
-			exp = 3600
+		src.exp = b.cfg.TokenExpirationSeconds
+		if src.exp == 0 {
+			src.exp = 3600
 		}
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeToken,
-			Projected: &podspec.ProjectedVolumeSource{Sources: []podspec.VolumeProjection{{
-				ServiceAccountToken: &podspec.ServiceAccountTokenProjection{Audience: spec.TokenAudience, ExpirationSeconds: &exp, Path: "token"},
-			}}}})
+		src.sa = podspec.ServiceAccountTokenProjection{Audience: spec.TokenAudience, ExpirationSeconds: &src.exp, Path: "token"}
+		src.sources[0].ServiceAccountToken = &src.sa
+		src.token.Sources = src.sources[:]
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeToken, Projected: &src.token})
 	}
 	if spec.TLSSecret != "" {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeTLS,
-			Secret: &podspec.SecretVolumeSource{SecretName: spec.TLSSecret}})
+		src.tls.SecretName = spec.TLSSecret
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeTLS, Secret: &src.tls})
 	}
 	if spec.ExtraSecret != "" {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeExtra,
-			Secret: &podspec.SecretVolumeSource{SecretName: spec.ExtraSecret}})
+		src.extra.SecretName = spec.ExtraSecret
+		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeExtra, Secret: &src.extra})
 	}
 }
 
@@ -292,13 +319,14 @@ func (b *builder) mountPaths() []string {
 	return append(paths, extra...)
 }
 
-// credentialMounts are what any process running the agent needs to log in.
-func (b *builder) credentialMounts() []podspec.VolumeMount {
+// appendCredentialMounts appends what any process running the agent needs to log in (at
+// most 3 mounts).
+func (b *builder) appendCredentialMounts(mounts []podspec.VolumeMount) []podspec.VolumeMount {
 	tokenVol := VolumeToken
 	if b.spec.TokenVolumeName != "" {
 		tokenVol = b.spec.TokenVolumeName
 	}
-	mounts := []podspec.VolumeMount{{Name: tokenVol, MountPath: TokenDir, ReadOnly: true}}
+	mounts = append(mounts, podspec.VolumeMount{Name: tokenVol, MountPath: TokenDir, ReadOnly: true})
 	if b.spec.TLSSecret != "" {
 		mounts = append(mounts, podspec.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
 	}
@@ -309,12 +337,22 @@ func (b *builder) credentialMounts() []podspec.VolumeMount {
 }
 
 func (b *builder) agentMounts(paths []string, copied []podspec.VolumeMount) []podspec.VolumeMount {
-	var mounts []podspec.VolumeMount
+	n := len(paths) + 2 + len(copied) // the secrets, home and token mounts and the copies
+	if b.spec.TLSSecret != "" {
+		n++
+	}
+	if b.spec.ExtraSecret != "" {
+		n++
+	}
+	mounts := make([]podspec.VolumeMount, 0, n)
 	for _, p := range paths {
 		mounts = append(mounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: p})
 	}
 	mounts = append(mounts, podspec.VolumeMount{Name: VolumeHome, MountPath: HomePath})
-	mounts = append(mounts, b.credentialMounts()...)
+	mounts = b.appendCredentialMounts(mounts)
+	if len(copied) == 0 {
+		return mounts
+	}
 	taken := map[string]bool{}
 	for _, m := range mounts {
 		taken[m.MountPath] = true
@@ -385,34 +423,52 @@ func (b *builder) securityContext() *podspec.SecurityContext {
 	if podSC == nil {
 		podSC = &podspec.PodSecurityContext{}
 	}
-	f := false
-	sc := &podspec.SecurityContext{
-		AllowPrivilegeEscalation: &f,
-		Capabilities:             &podspec.Capabilities{Drop: []string{"ALL"}},
-		ReadOnlyRootFilesystem:   ptr(true),
+	// the context and everything it points to, in one allocation
+	v := &struct {
+		sc                            podspec.SecurityContext
+		caps                          podspec.Capabilities
+		drop                          [1]string
+		escalation, readOnly, nonRoot bool
+		uid, gid                      int64
+		seccomp                       podspec.SeccompProfile
+	}{drop: [1]string{"ALL"}, readOnly: true}
+	v.caps.Drop = v.drop[:]
+	sc := &v.sc
+	sc.AllowPrivilegeEscalation = &v.escalation
+	sc.Capabilities = &v.caps
+	sc.ReadOnlyRootFilesystem = &v.readOnly
+	// each container gets its own IDs, not the Spec's
+	switch {
+	case s.RunAsUser != nil:
+		v.uid, sc.RunAsUser = *s.RunAsUser, &v.uid
+	case podSC.RunAsUser == nil:
+		v.uid, sc.RunAsUser = b.cfg.RunAsUser, &v.uid
 	}
-	uid := s.RunAsUser
-	if uid == nil && podSC.RunAsUser == nil {
-		uid = ptr(b.cfg.RunAsUser)
+	switch {
+	case s.RunAsGroup != nil:
+		v.gid, sc.RunAsGroup = *s.RunAsGroup, &v.gid
+	case podSC.RunAsGroup == nil:
+		v.gid, sc.RunAsGroup = b.cfg.RunAsGroup, &v.gid
 	}
-	sc.RunAsUser = uid
-	gid := s.RunAsGroup
-	if gid == nil && podSC.RunAsGroup == nil {
-		gid = ptr(b.cfg.RunAsGroup)
-	}
-	sc.RunAsGroup = gid
-	effective := uid
+	effective := sc.RunAsUser
 	if effective == nil {
 		effective = podSC.RunAsUser
 	}
-	sc.RunAsNonRoot = ptr(effective != nil && *effective != 0)
+	v.nonRoot = effective != nil && *effective != 0
+	sc.RunAsNonRoot = &v.nonRoot
 	if podSC.SeccompProfile == nil {
-		sc.SeccompProfile = &podspec.SeccompProfile{Type: podspec.SeccompProfileTypeRuntimeDefault}
+		v.seccomp.Type = podspec.SeccompProfileTypeRuntimeDefault
+		sc.SeccompProfile = &v.seccomp
 	}
 	return sc
 }
 
-func ptr[T any](v T) *T { return &v }
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // AgentConfig builds the agent's configuration for a mode (init, sidecar or exec).
 func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
@@ -452,6 +508,9 @@ func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
 	if s.InjectToken && mode != "exec" {
 		c.TokenSinkPath = path.Join(s.SecretVolumePath, "token")
 	}
+	if len(s.Secrets) > 0 {
+		c.Templates = make([]agentconfig.Template, 0, len(s.Secrets))
+	}
 	for _, sec := range s.Secrets {
 		t := agentconfig.Template{
 			Name:              sec.Name,
@@ -484,11 +543,13 @@ func (b *builder) agentEnv(mode, ready string) []podspec.EnvVar {
 	if err := cfg.Validate(); err != nil {
 		b.errs = append(b.errs, fmt.Errorf("internal error: the agent configuration is invalid: %w", err))
 	}
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		b.errs = append(b.errs, fmt.Errorf("internal error: encode agent configuration: %w", err))
+	var buf [2048]byte // most configurations are encoded here, then copied once into the string
+	n := 1
+	if mode != "exec" {
+		n += btoi(b.spec.GoMaxProcs != "") + btoi(b.spec.ProxyAddress != "")
 	}
-	env := []podspec.EnvVar{{Name: agentconfig.EnvVar, Value: string(raw)}}
+	env := make([]podspec.EnvVar, 1, n)
+	env[0] = podspec.EnvVar{Name: agentconfig.EnvVar, Value: string(appendAgentConfig(buf[:0], &cfg))}
 	if b.spec.GoMaxProcs != "" && mode != "exec" {
 		env = append(env, podspec.EnvVar{Name: "GOMAXPROCS", Value: b.spec.GoMaxProcs})
 	}
@@ -496,6 +557,112 @@ func (b *builder) agentEnv(mode, ready string) []podspec.EnvVar {
 		env = append(env, podspec.EnvVar{Name: "HTTPS_PROXY", Value: b.spec.ProxyAddress})
 	}
 	return env
+}
+
+// appendAgentConfig appends the JSON encoding of c, byte for byte what json.Marshal(c)
+// returns (TestAppendAgentConfigIsJSONMarshal checks every field), without reflection:
+// it runs for every injected pod. A field added to agentconfig must be added here too.
+func appendAgentConfig(buf []byte, c *agentconfig.Config) []byte {
+	v := &c.Vault
+	buf = append(buf, `{"vault":{"address":`...)
+	buf = jsonscan.AppendString(buf, v.Address)
+	buf = appendStringField(buf, "namespace", v.Namespace)
+	buf = appendStringField(buf, "caCert", v.CACert)
+	buf = appendStringField(buf, "caPath", v.CAPath)
+	buf = appendStringField(buf, "clientCert", v.ClientCert)
+	buf = appendStringField(buf, "clientKey", v.ClientKey)
+	buf = appendStringField(buf, "tlsServerName", v.TLSServerName)
+	buf = appendBoolField(buf, "tlsSkipVerify", v.TLSSkipVerify)
+	if v.ClientMaxRetries != nil {
+		buf = append(buf, `,"clientMaxRetries":`...)
+		buf = strconv.AppendInt(buf, int64(*v.ClientMaxRetries), 10)
+	}
+	buf = appendStringField(buf, "clientTimeout", v.ClientTimeout)
+	buf = appendStringField(buf, "proxyAddress", v.ProxyAddress)
+
+	a := &c.Auth
+	buf = append(buf, `},"auth":{"type":`...)
+	buf = jsonscan.AppendString(buf, a.Type)
+	buf = append(buf, `,"path":`...)
+	buf = jsonscan.AppendString(buf, a.Path)
+	buf = append(buf, `,"role":`...)
+	buf = jsonscan.AppendString(buf, a.Role)
+	buf = append(buf, `,"tokenPath":`...)
+	buf = jsonscan.AppendString(buf, a.TokenPath)
+	if len(a.Config) > 0 {
+		buf = append(buf, `,"config":{`...)
+		for i, k := range slices.Sorted(maps.Keys(a.Config)) {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = jsonscan.AppendString(buf, k)
+			buf = append(buf, ':')
+			buf = jsonscan.AppendString(buf, a.Config[k])
+		}
+		buf = append(buf, '}')
+	}
+	buf = append(buf, '}')
+
+	if len(c.Templates) > 0 {
+		buf = append(buf, `,"templates":[`...)
+		for i := range c.Templates {
+			t := &c.Templates[i]
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `{"name":`...)
+			buf = jsonscan.AppendString(buf, t.Name)
+			buf = appendStringField(buf, "secretPath", t.SecretPath)
+			buf = appendStringField(buf, "contents", t.Contents)
+			buf = appendStringField(buf, "source", t.Source)
+			buf = appendStringField(buf, "defaultFormat", t.DefaultFormat)
+			buf = appendStringField(buf, "destination", t.Destination)
+			buf = appendStringField(buf, "perms", t.Perms)
+			buf = appendStringField(buf, "leftDelim", t.LeftDelim)
+			buf = appendStringField(buf, "rightDelim", t.RightDelim)
+			if len(t.Command) > 0 {
+				buf = append(buf, `,"command":[`...)
+				for j, arg := range t.Command {
+					if j > 0 {
+						buf = append(buf, ',')
+					}
+					buf = jsonscan.AppendString(buf, arg)
+				}
+				buf = append(buf, ']')
+			}
+			buf = appendBoolField(buf, "errorOnMissingKey", t.ErrorOnMissingKey)
+			buf = appendStringField(buf, "envPrefix", t.EnvPrefix)
+			buf = append(buf, '}')
+		}
+		buf = append(buf, ']')
+	}
+	buf = append(buf, `,"mode":`...)
+	buf = jsonscan.AppendString(buf, c.Mode)
+	buf = appendBoolField(buf, "exitAfterAuth", c.ExitAfterAuth)
+	buf = appendStringField(buf, "tokenSinkPath", c.TokenSinkPath)
+	buf = appendBoolField(buf, "revokeOnShutdown", c.RevokeOnShutdown)
+	buf = appendStringField(buf, "readyFile", c.ReadyFile)
+	buf = appendStringField(buf, "staticSecretRenderInterval", c.StaticSecretRenderInterval)
+	buf = appendStringField(buf, "logLevel", c.LogLevel)
+	buf = appendStringField(buf, "logFormat", c.LogFormat)
+	return append(buf, '}')
+}
+
+// appendStringField appends ,"name":"v" unless v is empty (an omitempty string field).
+func appendStringField(buf []byte, name, v string) []byte {
+	if v == "" {
+		return buf
+	}
+	buf = append(append(append(append(buf, ',', '"'), name...), '"'), ':')
+	return jsonscan.AppendString(buf, v)
+}
+
+// appendBoolField appends ,"name":true unless v is false (an omitempty bool field).
+func appendBoolField(buf []byte, name string, v bool) []byte {
+	if !v {
+		return buf
+	}
+	return append(append(append(buf, ',', '"'), name...), `":true`...)
 }
 
 // checkCommands warns about commands after render that cannot run in the agent container:
@@ -523,15 +690,18 @@ func (b *builder) checkCommands(mounts []podspec.VolumeMount) {
 	}
 }
 
-func (b *builder) agentContainer(name, mode, ready string, mounts []podspec.VolumeMount, res *podspec.ResourceRequirements, sc *podspec.SecurityContext) podspec.Container {
+// agentContainer builds an agent container with mounts, which become the container's. Each
+// container gets its own resources and securityContext, built afresh rather than copied
+// (they are equal for all).
+func (b *builder) agentContainer(name, mode, ready string, mounts []podspec.VolumeMount) podspec.Container {
 	return podspec.Container{
 		Name:                     name,
 		Image:                    b.spec.Image,
 		Command:                  b.cfg.agentArgv(),
 		Env:                      b.agentEnv(mode, ready),
-		Resources:                res.DeepCopy(),
-		VolumeMounts:             append([]podspec.VolumeMount(nil), mounts...),
-		SecurityContext:          sc.DeepCopy(),
+		Resources:                b.resources(),
+		VolumeMounts:             mounts,
+		SecurityContext:          b.securityContext(),
 		TerminationMessagePolicy: podspec.TerminationMessageFallbackToLogsOnError,
 	}
 }

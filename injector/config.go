@@ -165,11 +165,44 @@ func (c Config) ServerSupportsNativeSidecars() bool {
 	if c.ServerVersion == "" {
 		return false
 	}
+	if major, minor, ok := parseSimpleVersion(c.ServerVersion); ok {
+		return major > 1 || (major == 1 && minor >= 29)
+	}
 	v, err := kubeval.ParseGenericVersion(c.ServerVersion)
 	if err != nil {
 		return false
 	}
 	return v.AtLeast(1, 29) // native sidecars are on by default from 1.29
+}
+
+// parseSimpleVersion reads the versions API servers report ("v1.37.2", "v1.30.1-eks-1a2b",
+// "1.29") without allocating: an optional "v", then two or three dot-separated numbers of
+// at most 9 digits, the first without a leading zero, then nothing or "-" or "+" and text
+// without a newline. kubeval.ParseGenericVersion accepts each such version with the same
+// numbers; for anything else ok is false and it decides.
+func parseSimpleVersion(s string) (major, minor uint64, ok bool) {
+	s = strings.TrimPrefix(s, "v")
+	var nums [3]uint64
+	n := 0
+	for n < len(nums) {
+		i := 0
+		for i < len(s) && i < 10 && '0' <= s[i] && s[i] <= '9' {
+			nums[n] = nums[n]*10 + uint64(s[i]-'0')
+			i++
+		}
+		if i == 0 || i > 9 || (n == 0 && i > 1 && s[0] == '0') {
+			return 0, 0, false
+		}
+		s, n = s[i:], n+1
+		if n == len(nums) || !strings.HasPrefix(s, ".") {
+			break
+		}
+		s = s[1:]
+	}
+	if n < 2 || (s != "" && s[0] != '-' && s[0] != '+') || strings.ContainsRune(s, '\n') {
+		return 0, 0, false
+	}
+	return nums[0], nums[1], true
 }
 
 // agentArgv is the agent binary followed by "agent" and args.
@@ -178,13 +211,13 @@ func (c Config) agentArgv(args ...string) []string {
 	if bin == "" {
 		bin = AgentBinary
 	}
-	return append([]string{bin, "agent"}, args...)
+	return append(append(make([]string, 0, 2+len(args)), bin, "agent"), args...)
 }
 
-func (c Config) sizeLimit() *podspec.Quantity {
+// sizeLimit is the size limit of the secrets volume; ok is false for none.
+func (c Config) sizeLimit() (q podspec.Quantity, ok bool) {
 	if c.SecretsVolumeSizeLimit == "" || checkQuantity(c.SecretsVolumeSizeLimit) != nil {
-		return nil
+		return "", false
 	}
-	q := podspec.Quantity(c.SecretsVolumeSizeLimit)
-	return &q
+	return podspec.Quantity(c.SecretsVolumeSizeLimit), true
 }

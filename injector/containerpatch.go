@@ -19,7 +19,7 @@ func (b *builder) patchContainer(c *podspec.Container, key, patch string) {
 		b.fail(key, "not a JSON patch: %v", err)
 		return
 	}
-	raw, err := json.Marshal(c)
+	raw, err := json.Marshal(*c) // a copy: the container may stay on its builder's stack
 	if err != nil {
 		b.fail(key, "encode container: %v", err)
 		return

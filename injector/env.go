@@ -53,7 +53,7 @@ func (b *builder) applyEnv() {
 		c.Args = nil
 		c.Env = append(c.Env, env...)
 		c.VolumeMounts = append(c.VolumeMounts, podspec.VolumeMount{Name: VolumeAgentBin, MountPath: AgentBinDir, ReadOnly: true})
-		c.VolumeMounts = append(c.VolumeMounts, b.credentialMounts()...)
+		c.VolumeMounts = b.appendCredentialMounts(c.VolumeMounts)
 		wrapped++
 	}
 	if wrapped == 0 && len(b.errs) == 0 {

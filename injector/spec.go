@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -127,22 +127,70 @@ func ParseAnnotations(ann map[string]string, cfg Config) (*Spec, []string, error
 }
 
 type parser struct {
-	ann      map[string]string
-	found    map[string]found // table rows of the annotation keys, looked up once
+	ann map[string]string
+	// present has the keyBit of every vault.hashicorp.com/* and vaultkube.io/* key: most
+	// keys a parse asks for are absent, and a clear bit answers without a map lookup
+	present  uint64
 	cfg      Config
 	warnings []string
 	errs     []error
 }
 
-type found struct {
-	row  *Annotation
-	name string
+// keyBit sums up an annotation key in one bit of 64: its length and last two bytes tell
+// apart most keys of one pod. Keys with different bits differ.
+func keyBit[K string | []byte](k K) uint64 {
+	n := len(k)
+	if n < 2 {
+		return 1
+	}
+	return 1 << ((uint(n)*5 + uint(k[n-1])*3 + uint(k[n-2])) & 63)
 }
 
-// lookup returns the row of a key (nil for unknown keys) and the secret name.
-func (p *parser) lookup(key string) (*Annotation, string, bool) {
-	f, ok := p.found[key]
-	return f.row, f.name, ok && f.row != nil
+// get is p.ann[key] for a key with one of the two prefixes.
+func (p *parser) get(key string) (string, bool) {
+	if p.present&keyBit(key) == 0 {
+		return "", false
+	}
+	v, ok := p.ann[key]
+	return v, ok
+}
+
+// entry is a vault.hashicorp.com/* or vaultkube.io/* annotation with its table row.
+type entry struct {
+	key, value string
+	row        *Annotation // nil for keys of no row
+	name       string      // the secret name of a per-secret key
+}
+
+// perSecret returns the value of the annotation prefix + "-" + name, without building the
+// key as a string (map lookups of string(bytes) do not allocate).
+func (p *parser) perSecret(prefix, name string) (string, bool) {
+	var buf [128]byte
+	key := append(append(append(buf[:0], prefix...), '-'), name...)
+	if p.present&keyBit(key) == 0 {
+		return "", false
+	}
+	v, ok := p.ann[string(key)]
+	return v, ok
+}
+
+func (p *parser) perSecretValue(prefix, name, def string) string {
+	if v, ok := p.perSecret(prefix, name); ok {
+		return v
+	}
+	return def
+}
+
+func (p *parser) perSecretBool(prefix, name string, def bool) bool {
+	v, ok := p.perSecret(prefix, name)
+	if !ok {
+		return def
+	}
+	b, err := parseBool(v)
+	if err != nil {
+		return def // reported by the table check
+	}
+	return b
 }
 
 func (p *parser) fail(key, format string, args ...any) {
@@ -151,14 +199,14 @@ func (p *parser) fail(key, format string, args ...any) {
 
 // value returns the annotation value or def.
 func (p *parser) value(key, def string) string {
-	if v, ok := p.ann[key]; ok {
+	if v, ok := p.get(key); ok {
 		return v
 	}
 	return def
 }
 
 func (p *parser) boolean(key string, def bool) bool {
-	v, ok := p.ann[key]
+	v, ok := p.get(key)
 	if !ok {
 		return def
 	}
@@ -170,7 +218,7 @@ func (p *parser) boolean(key string, def bool) bool {
 }
 
 func (p *parser) optBool(key string) *bool {
-	if _, ok := p.ann[key]; !ok {
+	if _, ok := p.get(key); !ok {
 		return nil
 	}
 	b := p.boolean(key, false)
@@ -178,7 +226,7 @@ func (p *parser) optBool(key string) *bool {
 }
 
 func (p *parser) optInt64(key string) *int64 {
-	v, ok := p.ann[key]
+	v, ok := p.get(key)
 	if !ok {
 		return nil
 	}
@@ -190,24 +238,29 @@ func (p *parser) optInt64(key string) *int64 {
 }
 
 func (p *parser) parse() *Spec {
-	keys := make([]string, 0, len(p.ann))
+	var stack [32]string
+	keys := stack[:0] // on the stack unless the pod has many annotations
 	for k := range p.ann {
 		if strings.HasPrefix(k, Prefix) || strings.HasPrefix(k, Ext) {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
-	p.found = make(map[string]found, len(keys))
+	slices.Sort(keys)
+	var entryStack [16]entry
+	entries := entryStack[:0]
+	if len(keys) > len(entryStack) {
+		entries = make([]entry, 0, len(keys))
+	}
 	for _, k := range keys {
 		row, name, _ := rows.lookup(k)
-		p.found[k] = found{row: row, name: name}
+		entries = append(entries, entry{key: k, value: p.ann[k], row: row, name: name})
+		p.present |= keyBit(k)
 	}
 
 	// Pass 1: the table. Unknown keys and unimplemented rows warn; implemented rows validate.
-	for _, k := range keys {
-		v := p.ann[k]
-		row, _, ok := p.lookup(k)
-		if !ok {
+	for _, e := range entries {
+		k, v, row := e.key, e.value, e.row
+		if row == nil {
 			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s is unknown to vaultkube and is ignored", k))
 			continue
 		}
@@ -272,10 +325,10 @@ func (p *parser) parse() *Spec {
 		InitJSONPatch:              p.value(AnnInitJSONPatch, ""),
 		Env:                        p.boolean(ExtInjectEnv, false),
 	}
-	if v, ok := p.ann[AnnContainers]; ok {
+	if v, ok := p.get(AnnContainers); ok {
 		s.Containers = splitList(v)
 	}
-	if v, ok := p.ann[AnnClientMaxRetries]; ok {
+	if v, ok := p.get(AnnClientMaxRetries); ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
 			s.ClientMaxRetries = &n
 		}
@@ -295,11 +348,12 @@ func (p *parser) parse() *Spec {
 		}
 	}
 	// vault-k8s: a run-as-* annotation turns the security context on unless it is set explicitly.
-	if _, set := p.ann[AnnSetSecurityContext]; !set && (s.RunAsUser != nil || s.RunAsGroup != nil || p.ann[AnnRunAsSameUser] != "") {
+	sameUser, _ := p.get(AnnRunAsSameUser)
+	if _, set := p.get(AnnSetSecurityContext); !set && (s.RunAsUser != nil || s.RunAsGroup != nil || sameUser != "") {
 		s.SetSecurityContext = true
 	}
 
-	if img, ok := p.ann[AnnImage]; ok && isVaultImage(img) {
+	if img, ok := p.get(AnnImage); ok && isVaultImage(img) {
 		p.warnings = append(p.warnings, fmt.Sprintf("annotation %s: %q is a HashiCorp Vault image, which cannot run the vaultkube agent; using %s", AnnImage, img, cfg.AgentImage))
 		s.Image = cfg.AgentImage
 	}
@@ -309,13 +363,13 @@ func (p *parser) parse() *Spec {
 	if s.Image == "" {
 		p.fail(AnnImage, "no agent image")
 	}
-	for _, k := range keys {
-		if row, name, ok := p.lookup(k); ok && row.Key == AnnAuthConfig {
+	for _, e := range entries {
+		if e.row != nil && e.row.Key == AnnAuthConfig {
 			if s.AuthConfig == nil {
 				s.AuthConfig = map[string]string{}
 			}
 			// as vault-k8s: auth-config-token-path is the parameter token_path
-			s.AuthConfig[strings.ReplaceAll(name, "-", "_")] = p.ann[k]
+			s.AuthConfig[strings.ReplaceAll(e.name, "-", "_")] = e.value
 		}
 	}
 	if s.Role == "" {
@@ -337,7 +391,7 @@ func (p *parser) parse() *Spec {
 	p.checkRequestLimit(AnnRequestsMem, s.RequestsMem, s.LimitsMem)
 	p.checkRequestLimit(AnnRequestsEphemeral, s.RequestsEphemeral, s.LimitsEphemeral)
 
-	s.Secrets = p.secrets(keys, s)
+	s.Secrets = p.secrets(s, entries)
 	if s.InjectToken && !s.Env {
 		for _, sec := range s.Secrets {
 			if sec.Destination() == path.Join(s.SecretVolumePath, "token") {
@@ -345,53 +399,71 @@ func (p *parser) parse() *Spec {
 			}
 		}
 	}
-	p.orphans(keys, s)
+	p.orphans(s, entries)
 	return s
 }
 
 func (p *parser) checkRequestLimit(key, req, limit string) {
-	if req == "" || limit == "" || checkQuantity(req) != nil || checkQuantity(limit) != nil {
+	if req == "" || limit == "" {
 		return
 	}
-	if r, l := mustQuantity(req), mustQuantity(limit); r.Cmp(l) > 0 {
+	if c, ok := compareQuantities(req, limit); ok && c > 0 {
 		p.fail(key, "request %s is greater than the limit %s", req, limit)
 	}
 }
 
-// secretKeys are the per-secret rows that declare a secret on their own.
-var secretKeys = map[string]bool{AnnSecret: true, AnnTemplate: true, AnnTemplateFile: true}
+// declares reports whether a per-secret row declares a secret on its own (agent-inject-secret,
+// -template and -template-file).
+func declares(row *Annotation) bool {
+	return row.Key == AnnSecret || row.Key == AnnTemplate || row.Key == AnnTemplateFile
+}
 
-func (p *parser) secrets(keys []string, s *Spec) []Secret {
+func (p *parser) secrets(s *Spec, entries []entry) []Secret {
 	preserveAll := p.boolean(AnnPreserveSecretCase, false)
+	// the declared names first, in key order, so that the secrets are allocated at once
+	var raws []string
 	seen := map[string]bool{}
-	var out []Secret
-	names := map[string]string{} // file name -> raw name, to catch collisions
-	for _, k := range keys {
-		row, raw, ok := p.lookup(k)
-		if !ok || !secretKeys[row.Key] || raw == "" || seen[raw] || strings.TrimSpace(p.ann[k]) == "" {
+	for _, e := range entries {
+		raw := e.name
+		if e.row == nil || !declares(e.row) || raw == "" || seen[raw] || strings.TrimSpace(e.value) == "" {
 			continue
 		}
 		seen[raw] = true
+		raws = append(raws, raw)
+	}
+	if len(raws) == 0 {
+		return nil
+	}
+	out := make([]Secret, 0, len(raws))
+	names := make(map[string]string, len(raws)) // file name -> raw name, to catch collisions
+	for _, raw := range raws {
 		name := raw
-		if !p.boolean(AnnPreserveSecretCase+"-"+raw, preserveAll) {
+		if !p.perSecretBool(AnnPreserveSecretCase, raw, preserveAll) {
 			name = strings.ToLower(raw)
+		}
+		secretPath, _ := p.perSecret(AnnSecret, raw)
+		tmpl, _ := p.perSecret(AnnTemplate, raw)
+		perms, _ := p.perSecret(AnnPerms, raw)
+		file, explicitFile := p.perSecret(AnnFile, raw)
+		if !explicitFile {
+			file = name
 		}
 		sec := Secret{
 			Name:              name,
 			RawName:           raw,
-			Path:              p.ann[AnnSecret+"-"+raw],
-			Template:          p.ann[AnnTemplate+"-"+raw],
-			LeftDelim:         p.value(AnnLeftDelim+"-"+raw, "{{"),
-			RightDelim:        p.value(AnnRightDelim+"-"+raw, "}}"),
-			File:              p.value(AnnFile+"-"+raw, name),
-			MountPath:         p.value(AnnSecretVolumePath+"-"+raw, s.SecretVolumePath),
-			Perms:             p.ann[AnnPerms+"-"+raw],
-			ErrorOnMissingKey: p.boolean(AnnErrorOnMissingKey+"-"+raw, false),
+			Path:              secretPath,
+			Template:          tmpl,
+			LeftDelim:         p.perSecretValue(AnnLeftDelim, raw, "{{"),
+			RightDelim:        p.perSecretValue(AnnRightDelim, raw, "}}"),
+			File:              file,
+			MountPath:         p.perSecretValue(AnnSecretVolumePath, raw, s.SecretVolumePath),
+			Perms:             perms,
+			ErrorOnMissingKey: p.perSecretBool(AnnErrorOnMissingKey, raw, false),
 		}
 		if sec.Template == "" {
-			sec.TemplateFile = p.ann[AnnTemplateFile+"-"+raw]
+			sec.TemplateFile, _ = p.perSecret(AnnTemplateFile, raw)
 		}
-		if cmd, ok := p.ann[AnnCommand+"-"+raw]; ok {
+		if cmd, ok := p.perSecret(AnnCommand, raw); ok {
 			if argv, err := splitCommand(cmd); err == nil {
 				sec.Command = argv
 				if base := path.Base(argv[0]); base == "sh" || base == "bash" || base == "ash" {
@@ -401,7 +473,7 @@ func (p *parser) secrets(keys []string, s *Spec) []Secret {
 				}
 			}
 		}
-		if _, explicit := p.ann[AnnFile+"-"+raw]; !explicit {
+		if !explicitFile {
 			if err := checkRelFile(sec.File); err != nil {
 				p.fail(AnnSecret+"-"+raw, "secret name %q cannot be a file name: %v", raw, err)
 			}
@@ -412,7 +484,11 @@ func (p *parser) secrets(keys []string, s *Spec) []Secret {
 			}
 		}
 		if s.Env {
-			sec.EnvPrefix = p.value(ExtEnvPrefix+"-"+raw, envPrefix(name))
+			if v, ok := p.perSecret(ExtEnvPrefix, raw); ok {
+				sec.EnvPrefix = v
+			} else {
+				sec.EnvPrefix = envPrefix(name)
+			}
 		}
 		dest := sec.Destination()
 		if other, dup := names[dest]; dup {
@@ -425,18 +501,21 @@ func (p *parser) secrets(keys []string, s *Spec) []Secret {
 }
 
 // orphans warns about per-secret annotations whose secret is not declared.
-func (p *parser) orphans(keys []string, s *Spec) {
-	declared := map[string]bool{}
+func (p *parser) orphans(s *Spec, entries []entry) {
+	declared := make(map[string]bool, len(s.Secrets))
 	for _, sec := range s.Secrets {
 		declared[sec.RawName] = true
 	}
-	for _, k := range keys {
-		row, raw, ok := p.lookup(k)
-		if ok && row.Key == ExtEnvPrefix && !s.Env && declared[raw] {
+	for _, e := range entries {
+		row, raw, k := e.row, e.name, e.key
+		if row == nil {
+			continue
+		}
+		if row.Key == ExtEnvPrefix && !s.Env && declared[raw] {
 			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s has no effect without %s: \"true\"", k, ExtInjectEnv))
 			continue
 		}
-		if !ok || !row.PerSecret || !row.Implemented || raw == "" || declared[raw] || secretKeys[row.Key] {
+		if !row.PerSecret || !row.Implemented || raw == "" || declared[raw] || declares(row) {
 			continue
 		}
 		switch row.Key {
