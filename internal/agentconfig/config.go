@@ -127,11 +127,17 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("agent config: mode %q is not one of init, sidecar, exec", c.Mode)
 	}
-	if d, err := time.ParseDuration(c.StaticSecretRenderInterval); c.StaticSecretRenderInterval != "" && (err != nil || d <= 0) {
-		return fmt.Errorf("agent config: staticSecretRenderInterval %q is not a positive duration", c.StaticSecretRenderInterval)
+	// (empty: the default; not parsed, as the error of an empty duration allocates and the
+	// injector checks every agent's configuration)
+	if s := c.StaticSecretRenderInterval; s != "" {
+		if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+			return fmt.Errorf("agent config: staticSecretRenderInterval %q is not a positive duration", s)
+		}
 	}
-	if d, err := time.ParseDuration(c.Vault.ClientTimeout); c.Vault.ClientTimeout != "" && (err != nil || d < 0) {
-		return fmt.Errorf("agent config: vault.clientTimeout %q is not a duration", c.Vault.ClientTimeout)
+	if s := c.Vault.ClientTimeout; s != "" {
+		if d, err := time.ParseDuration(s); err != nil || d < 0 {
+			return fmt.Errorf("agent config: vault.clientTimeout %q is not a duration", s)
+		}
 	}
 	return nil
 }
