@@ -621,14 +621,7 @@ func appendAgentConfig(buf []byte, c *agentconfig.Config) []byte {
 			buf = appendStringField(buf, "leftDelim", t.LeftDelim)
 			buf = appendStringField(buf, "rightDelim", t.RightDelim)
 			if len(t.Command) > 0 {
-				buf = append(buf, `,"command":[`...)
-				for j, arg := range t.Command {
-					if j > 0 {
-						buf = append(buf, ',')
-					}
-					buf = jsonscan.AppendString(buf, arg)
-				}
-				buf = append(buf, ']')
+				buf = jsonscan.AppendStrings(append(buf, `,"command":`...), t.Command)
 			}
 			buf = appendBoolField(buf, "errorOnMissingKey", t.ErrorOnMissingKey)
 			buf = appendStringField(buf, "envPrefix", t.EnvPrefix)

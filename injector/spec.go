@@ -183,12 +183,18 @@ func (p *parser) perSecretValue(prefix, name, def string) string {
 
 func (p *parser) perSecretBool(prefix, name string, def bool) bool {
 	v, ok := p.perSecret(prefix, name)
+	return boolOr(v, ok, def)
+}
+
+// boolOr is the annotation value v as a boolean, or def when it is absent (!ok) or not a
+// boolean (which the table check reports).
+func boolOr(v string, ok, def bool) bool {
 	if !ok {
 		return def
 	}
 	b, err := parseBool(v)
 	if err != nil {
-		return def // reported by the table check
+		return def
 	}
 	return b
 }
@@ -207,14 +213,7 @@ func (p *parser) value(key, def string) string {
 
 func (p *parser) boolean(key string, def bool) bool {
 	v, ok := p.get(key)
-	if !ok {
-		return def
-	}
-	b, err := parseBool(v)
-	if err != nil {
-		return def // reported by the table check
-	}
-	return b
+	return boolOr(v, ok, def)
 }
 
 func (p *parser) optBool(key string) *bool {

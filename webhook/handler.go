@@ -220,14 +220,7 @@ func appendReview(dst []byte, apiVersion string, resp *admissionResponse) []byte
 		dst = jsonscan.AppendString(append(dst, `,"patchType":`...), *resp.PatchType)
 	}
 	if len(resp.Warnings) > 0 {
-		dst = append(dst, `,"warnings":[`...)
-		for i, w := range resp.Warnings {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = jsonscan.AppendString(dst, w)
-		}
-		dst = append(dst, ']')
+		dst = jsonscan.AppendStrings(append(dst, `,"warnings":`...), resp.Warnings)
 	}
 	return append(dst, "}}\n"...)
 }

@@ -89,3 +89,15 @@ const ones = 0x0101010101010101
 // zeroBytes sets the high bit of the first byte of v that is zero (a byte of x equal to c
 // is a zero byte of x^(ones*c)), and of no byte before it; bytes after it may be set too.
 func zeroBytes(v uint64) uint64 { return (v - ones) &^ v }
+
+// AppendStrings writes l as a JSON array of strings (see AppendString).
+func AppendStrings(dst []byte, l []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range l {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, ']')
+}

@@ -300,14 +300,7 @@ func optStrings(dst []byte, name string, l []string) []byte {
 	if len(l) == 0 {
 		return dst
 	}
-	dst = append(key(dst, name), '[')
-	for i, s := range l {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = jsonscan.AppendString(dst, s)
-	}
-	return append(dst, ']')
+	return jsonscan.AppendStrings(key(dst, name), l)
 }
 
 func optInt(dst []byte, name string, n int64) []byte {
