@@ -150,7 +150,8 @@ func strip(pod *podspec.Pod) {
 //     apart from the fields Mutate changes on existing containers) becomes just those
 //     fields: object keys are addressed by name, so dropping equal siblings changes no path
 //     and no operation; the lists of objects among them (env, volumeMounts) are reduced
-//     in turn, an element equal on both sides becoming {};
+//     in turn, an element equal on both sides becoming null (as does a container that
+//     stays as it was);
 //   - any other element becomes an opaque token, different on each side, so that the diff
 //     emits one add, replace or remove for the whole element; the token in an operation's
 //     value is then replaced by the element's JSON.
@@ -258,15 +259,23 @@ func sameContainer(e *elements, x, y *podspec.Container) (any, any, bool) {
 	if !reflect.DeepEqual(x.VolumeMounts, y.VolumeMounts) {
 		dx.VolumeMounts, dy.VolumeMounts = elementViews(e, x.VolumeMounts, y.VolumeMounts, sameElement)
 	}
+	if dx.empty() && dy.empty() {
+		return nil, nil, true // as sameElement
+	}
 	return dx, dy, true
 }
 
-// sameElement: an element equal on both sides at one index is the same.
+func (d *containerDelta) empty() bool {
+	return d.Command == nil && d.Args == nil && d.Env == nil && d.VolumeMounts == nil
+}
+
+// sameElement: an element equal on both sides at one index is the same, and its view is
+// null (the diff decodes null without allocating, an empty object as a map).
 func sameElement[T any](_ *elements, x, y *T) (any, any, bool) {
 	if !reflect.DeepEqual(*x, *y) {
 		return nil, nil, false
 	}
-	return struct{}{}, struct{}{}, true
+	return nil, nil, true
 }
 
 // annotationViews drops the annotations that are equal on both sides (keys are addressed by
