@@ -452,31 +452,10 @@ func (r *Reader) Object() Members {
 // Next reads the next member's key, or the end of the object (false).
 func (m *Members) Next() bool {
 	r := m.r
-	if m.n < 0 || r.err != nil {
+	if !r.next(&m.n, '}', "after object key:value pair") {
 		return false
 	}
 	r.space()
-	if r.i < len(r.b) && r.b[r.i] == '}' && m.n == 0 {
-		r.i++
-		r.depth--
-		m.n = -1
-		return false
-	}
-	if m.n > 0 {
-		switch {
-		case r.i < len(r.b) && r.b[r.i] == '}':
-			r.i++
-			r.depth--
-			m.n = -1
-			return false
-		case r.i < len(r.b) && r.b[r.i] == ',':
-			r.i++
-			r.space()
-		default:
-			r.unexpected("after object key:value pair")
-			return false
-		}
-	}
 	if r.i >= len(r.b) || r.b[r.i] != '"' {
 		r.unexpected("looking for beginning of object key string")
 		return false
@@ -496,7 +475,30 @@ func (m *Members) Next() bool {
 		return false
 	}
 	r.i++
-	m.n++
+	return true
+}
+
+// next moves past the comma before the next item of an object or array, of which n items
+// were read (-1: the end was read), or reads its end (close) and reports false.
+func (r *Reader) next(n *int, close byte, after string) bool {
+	if *n < 0 || r.err != nil {
+		return false
+	}
+	r.space()
+	switch {
+	case r.i < len(r.b) && r.b[r.i] == close:
+		r.i++
+		r.depth--
+		*n = -1
+		return false
+	case *n == 0:
+	case r.i < len(r.b) && r.b[r.i] == ',':
+		r.i++
+	default:
+		r.unexpected(after)
+		return false
+	}
+	*n++
 	return true
 }
 
@@ -528,37 +530,7 @@ func (r *Reader) Array() Elements {
 }
 
 // Next moves to the next element, or reads the end of the array (false).
-func (a *Elements) Next() bool {
-	r := a.r
-	if a.n < 0 || r.err != nil {
-		return false
-	}
-	r.space()
-	if r.i < len(r.b) && r.b[r.i] == ']' {
-		if a.n == 0 {
-			r.i++
-			r.depth--
-			a.n = -1
-			return false
-		}
-	}
-	if a.n > 0 {
-		switch {
-		case r.i < len(r.b) && r.b[r.i] == ']':
-			r.i++
-			r.depth--
-			a.n = -1
-			return false
-		case r.i < len(r.b) && r.b[r.i] == ',':
-			r.i++
-		default:
-			r.unexpected("after array element")
-			return false
-		}
-	}
-	a.n++
-	return true
-}
+func (a *Elements) Next() bool { return a.r.next(&a.n, ']', "after array element") }
 
 // Index is the current element's index.
 func (a *Elements) Index() int { return a.n - 1 }
