@@ -12,13 +12,12 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/vaultkube/vaultkube/internal/jsonscan"
 	"github.com/vaultkube/vaultkube/internal/podspec"
-	"gomodules.xyz/jsonpatch/v2"
+	"github.com/wI2L/jsondiff"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -142,8 +141,10 @@ func strip(pod *podspec.Pod) {
 	pod.Spec.Volumes = vols
 }
 
-// patchView is the part of a pod that Mutate may change, with the pod's JSON paths:
-// annotations, containers, init containers, volumes and shareProcessNamespace.
+// The patch is computed from views of the two pods: the part of a pod that Mutate may
+// change (annotations, init containers, containers, volumes, shareProcessNamespace), built
+// straight as JSON trees with the pod's JSON names and paths, so that the diff library
+// (github.com/wI2L/jsondiff) compares Go values and no JSON is written and read back.
 //
 // Array elements are reduced before diffing, on both sides alike:
 //   - an element that is the same object before and after (same index, same name, equal
@@ -156,33 +157,13 @@ func strip(pod *podspec.Pod) {
 //     emits one add, replace or remove for the whole element; the token in an operation's
 //     value is then replaced by the element's JSON.
 //
-// The diff (gomodules.xyz/jsonpatch) still computes every path; applying the patch gives
-// exactly the mutated pod, which TestPatchViewCoversMutate and the fuzz test check against
-// a diff of the whole pods. Whole-element values also keep the diff from turning one
-// container into another field by field when an init container is inserted first.
-type patchView struct {
-	Metadata struct {
-		// a pointer, so that an emptied but existing map stays {} and is not dropped
-		Annotations *map[string]string `json:"annotations,omitempty"`
-	} `json:"metadata"`
-	Spec struct {
-		InitContainers        []any `json:"initContainers,omitempty"`
-		Containers            []any `json:"containers"`
-		Volumes               []any `json:"volumes,omitempty"`
-		ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
-	} `json:"spec"`
-}
+// The library still computes every path and operation; applying the patch gives exactly
+// the mutated pod, which TestPatchViewCoversMutate and the fuzz test check against a diff
+// of the whole pods. Whole-element values also keep the diff from turning one container
+// into another field by field when an init container is inserted first.
 
-// containerDelta holds the fields Mutate changes on containers it did not add, with the
-// JSON names and omitempty of podspec.Container.
-type containerDelta struct {
-	Command      []string `json:"command,omitempty"`
-	Args         []string `json:"args,omitempty"`
-	Env          []any    `json:"env,omitempty"`          // element views of []podspec.EnvVar
-	VolumeMounts []any    `json:"volumeMounts,omitempty"` // element views of []podspec.VolumeMount
-}
-
-// sameBesidesDelta reports whether two containers differ at most in the delta fields.
+// sameBesidesDelta reports whether two containers differ at most in the fields Mutate
+// changes on containers it did not add: command, args, env and volumeMounts.
 func sameBesidesDelta(a, b *podspec.Container) bool {
 	if a.Name != b.Name {
 		return false
@@ -240,37 +221,43 @@ func elementViews[T any](e *elements, before, after []T, same func(e *elements, 
 	return b, a
 }
 
+// sameContainer: the view of a container that stays the same object is an object of the
+// delta fields that differ; of the lists of objects among them, only the elements that
+// differ, as elsewhere. A container that stays as it was is null.
 func sameContainer(e *elements, x, y *podspec.Container) (any, any, bool) {
 	if !sameBesidesDelta(x, y) {
 		return nil, nil, false
 	}
-	// keep only the delta fields that differ; of the lists of objects, only the elements
-	// that differ, as elsewhere
-	var dx, dy containerDelta
+	var dx, dy map[string]any
+	set := func(key string, vx, vy []any) {
+		if dx == nil {
+			dx, dy = make(map[string]any, 2), make(map[string]any, 2)
+		}
+		setList(dx, key, vx, true)
+		setList(dy, key, vy, true)
+	}
 	if !slices.Equal(x.Command, y.Command) {
-		dx.Command, dy.Command = x.Command, y.Command
+		set("command", stringList(x.Command), stringList(y.Command))
 	}
 	if !slices.Equal(x.Args, y.Args) {
-		dx.Args, dy.Args = x.Args, y.Args
+		set("args", stringList(x.Args), stringList(y.Args))
 	}
 	if !reflect.DeepEqual(x.Env, y.Env) {
-		dx.Env, dy.Env = elementViews(e, x.Env, y.Env, sameElement)
+		vx, vy := elementViews(e, x.Env, y.Env, sameElement)
+		set("env", vx, vy)
 	}
 	if !reflect.DeepEqual(x.VolumeMounts, y.VolumeMounts) {
-		dx.VolumeMounts, dy.VolumeMounts = elementViews(e, x.VolumeMounts, y.VolumeMounts, sameElement)
+		vx, vy := elementViews(e, x.VolumeMounts, y.VolumeMounts, sameElement)
+		set("volumeMounts", vx, vy)
 	}
-	if dx.empty() && dy.empty() {
+	if dx == nil {
 		return nil, nil, true // as sameElement
 	}
 	return dx, dy, true
 }
 
-func (d *containerDelta) empty() bool {
-	return d.Command == nil && d.Args == nil && d.Env == nil && d.VolumeMounts == nil
-}
-
 // sameElement: an element equal on both sides at one index is the same, and its view is
-// null (the diff decodes null without allocating, an empty object as a map).
+// null.
 func sameElement[T any](_ *elements, x, y *T) (any, any, bool) {
 	if !reflect.DeepEqual(*x, *y) {
 		return nil, nil, false
@@ -278,57 +265,110 @@ func sameElement[T any](_ *elements, x, y *T) (any, any, bool) {
 	return nil, nil, true
 }
 
-// annotationViews drops the annotations that are equal on both sides (keys are addressed by
-// name, so the others keep their paths). A map that exists on one side only stays whole.
-func annotationViews(before, after map[string]string) (b, a *map[string]string) {
-	// as the Pod's omitempty: a nil or empty map is absent
-	if len(before) == 0 || len(after) == 0 {
-		if len(before) > 0 {
-			b = &before
-		}
-		if len(after) > 0 {
-			a = &after
-		}
-		return b, a
+func stringList(s []string) []any {
+	if s == nil {
+		return nil
 	}
-	bm, am := map[string]string{}, map[string]string{}
-	b, a = &bm, &am
+	l := make([]any, len(s))
+	for i, v := range s {
+		l[i] = v
+	}
+	return l
+}
+
+// setList sets a list member as encoding/json writes a slice field: a nil list is null,
+// and with omitempty an empty one is left out. The value stored is []any or untyped nil:
+// the diff tells JSON types apart by the Go type.
+func setList(m map[string]any, key string, l []any, omitEmpty bool) {
+	switch {
+	case omitEmpty && len(l) == 0:
+	case l == nil:
+		m[key] = nil
+	default:
+		m[key] = l
+	}
+}
+
+// annotationView drops the annotations that are equal on both sides (keys are addressed by
+// name, so the others keep their paths). A map that exists on one side only stays whole.
+// As with the Pod's omitempty, a nil or empty map is absent (nil).
+func annotationViews(before, after map[string]string) (b, a map[string]any) {
+	if len(before) == 0 || len(after) == 0 {
+		return stringMap(before), stringMap(after)
+	}
+	// an emptied but existing map stays {}
+	b, a = map[string]any{}, map[string]any{}
 	for k, v := range before {
 		if w, ok := after[k]; !ok || w != v {
-			bm[k] = v
+			b[k] = v
 		}
 	}
 	for k, v := range after {
 		if w, ok := before[k]; !ok || w != v {
-			am[k] = v
+			a[k] = v
 		}
 	}
 	return b, a
 }
 
-func views(before, after *podspec.Pod) (*patchView, *patchView, *elements) {
-	e := &elements{after: map[string]any{}}
-	b, a := &patchView{}, &patchView{}
-	b.Metadata.Annotations, a.Metadata.Annotations = annotationViews(before.Annotations, after.Annotations)
-	b.Spec.InitContainers, a.Spec.InitContainers = elementViews(e, before.Spec.InitContainers, after.Spec.InitContainers, sameContainer)
-	b.Spec.Containers, a.Spec.Containers = elementViews(e, before.Spec.Containers, after.Spec.Containers, sameContainer)
-	b.Spec.Volumes, a.Spec.Volumes = elementViews(e, before.Spec.Volumes, after.Spec.Volumes, sameElement)
-	b.Spec.ShareProcessNamespace, a.Spec.ShareProcessNamespace = before.Spec.ShareProcessNamespace, after.Spec.ShareProcessNamespace
+func stringMap(m map[string]string) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	t := make(map[string]any, len(m))
+	for k, v := range m {
+		t[k] = v
+	}
+	return t
+}
+
+// views builds the JSON trees of the two pods' views (see above).
+func views(before, after *podspec.Pod) (b, a map[string]any, e *elements) {
+	e = &elements{after: map[string]any{}}
+	bm, am := make(map[string]any, 1), make(map[string]any, 1)
+	if vb, va := annotationViews(before.Annotations, after.Annotations); vb != nil || va != nil {
+		if vb != nil {
+			bm["annotations"] = vb
+		}
+		if va != nil {
+			am["annotations"] = va
+		}
+	}
+	bs, as := make(map[string]any, 4), make(map[string]any, 4)
+	vb, va := elementViews(e, before.Spec.InitContainers, after.Spec.InitContainers, sameContainer)
+	setList(bs, "initContainers", vb, true)
+	setList(as, "initContainers", va, true)
+	vb, va = elementViews(e, before.Spec.Containers, after.Spec.Containers, sameContainer)
+	setList(bs, "containers", vb, false)
+	setList(as, "containers", va, false)
+	vb, va = elementViews(e, before.Spec.Volumes, after.Spec.Volumes, sameElement)
+	setList(bs, "volumes", vb, true)
+	setList(as, "volumes", va, true)
+	if p := before.Spec.ShareProcessNamespace; p != nil {
+		bs["shareProcessNamespace"] = *p
+	}
+	if p := after.Spec.ShareProcessNamespace; p != nil {
+		as["shareProcessNamespace"] = *p
+	}
+	b = map[string]any{"metadata": bm, "spec": bs}
+	a = map[string]any{"metadata": am, "spec": as}
 	return b, a, e
 }
 
-// Patch computes the RFC 6902 JSON patch from before to after by diffing the JSON of the
-// parts Mutate changes (see patchView). Operations are ordered deterministically.
-func Patch(before, after *podspec.Pod) ([]jsonpatch.Operation, error) {
+// Patch computes the RFC 6902 JSON patch from before to after by diffing the views of the
+// parts Mutate changes (see above). The library orders operations deterministically: object
+// members by name, array elements by index, appends last.
+func Patch(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
 	b, a, e := views(before, after)
-	ops, err := diffJSON(b, a)
+	ops, err := jsondiff.CompareWithoutMarshal(b, a)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("diff pods: %w", err)
 	}
 	for i := range ops {
 		if ops[i].Value, err = e.substitute(ops[i].Value); err != nil {
 			return nil, fmt.Errorf("encode %s: %w", ops[i].Path, err)
 		}
+		ops[i].OldValue = nil
 	}
 	return ops, nil
 }
@@ -374,105 +414,17 @@ func marshalElement(el any) ([]byte, error) {
 }
 
 // PatchFull is a diff of the whole pods: slower and noisier, used to check Patch.
-func PatchFull(before, after *podspec.Pod) ([]jsonpatch.Operation, error) {
-	return diffJSON(before, after)
-}
-
-func diffJSON(before, after any) ([]jsonpatch.Operation, error) {
-	a, err := json.Marshal(before)
-	if err != nil {
-		return nil, fmt.Errorf("encode pod: %w", err)
-	}
-	b, err := json.Marshal(after)
-	if err != nil {
-		return nil, fmt.Errorf("encode mutated pod: %w", err)
-	}
-	ops, err := jsonpatch.CreatePatch(a, b)
+func PatchFull(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
+	ops, err := jsondiff.Compare(before, after)
 	if err != nil {
 		return nil, fmt.Errorf("diff pods: %w", err)
 	}
-	sortOps(ops)
 	return ops, nil
-}
-
-// sortOps orders operations by path, numerically for array indices. The diff only emits
-// independent operations except tail adds (ascending) and tail removes (descending) of one
-// array, whose order is kept.
-func sortOps(ops []jsonpatch.Operation) {
-	sort.SliceStable(ops, func(i, j int) bool {
-		c := comparePaths(ops[i].Path, ops[j].Path)
-		if ops[i].Operation == "remove" && ops[j].Operation == "remove" && sameParent(ops[i].Path, ops[j].Path) && indexLast(ops[i].Path) && indexLast(ops[j].Path) {
-			return c > 0
-		}
-		return c < 0
-	})
-}
-
-// indexLast reports whether the last path segment is an array index.
-func indexLast(p string) bool {
-	_, ok := atoi(p[strings.LastIndexByte(p, '/')+1:])
-	return ok
-}
-
-// atoi is strconv.Atoi without the error value, which allocates: sortOps tries every
-// path segment, and most are names.
-func atoi(s string) (int, bool) {
-	if len(s) == 0 || len(s) > 18 {
-		n, err := strconv.Atoi(s)
-		return n, err == nil
-	}
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			if i == 0 && (c == '+' || c == '-') && len(s) > 1 {
-				n, err := strconv.Atoi(s)
-				return n, err == nil
-			}
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-func sameParent(a, b string) bool {
-	return a[:strings.LastIndexByte(a, '/')+1] == b[:strings.LastIndexByte(b, '/')+1]
-}
-
-func comparePaths(a, b string) int {
-	for {
-		as, arest, amore := strings.Cut(a, "/")
-		bs, brest, bmore := strings.Cut(b, "/")
-		if as != bs {
-			an, aok := atoi(as)
-			bn, bok := atoi(bs)
-			switch {
-			case aok && bok && an < bn:
-				return -1
-			case aok && bok:
-				return 1
-			case as < bs:
-				return -1
-			default:
-				return 1
-			}
-		}
-		switch {
-		case !amore && !bmore:
-			return 0
-		case !amore:
-			return -1
-		case !bmore:
-			return 1
-		}
-		a, b = arest, brest
-	}
 }
 
 // EncodePatch writes operations as a JSON array, as json.Marshal would, without encoding
 // and re-scanning values that are already JSON (the elements Patch inserts).
-func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
+func EncodePatch(ops []jsondiff.Operation) ([]byte, error) {
 	size := 2
 	for _, op := range ops {
 		size += len(op.Path) + 40 + rawSize(op.Value)
@@ -484,10 +436,14 @@ func EncodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"op":`...)
-		buf = jsonscan.AppendString(buf, op.Operation)
+		buf = jsonscan.AppendString(buf, op.Type)
+		if op.Type == jsondiff.OperationMove || op.Type == jsondiff.OperationCopy {
+			buf = append(buf, `,"from":`...)
+			buf = jsonscan.AppendString(buf, op.From)
+		}
 		buf = append(buf, `,"path":`...)
 		buf = jsonscan.AppendString(buf, op.Path)
-		if op.Value == nil && op.Operation != "add" && op.Operation != "replace" && op.Operation != "test" {
+		if op.Type != jsondiff.OperationAdd && op.Type != jsondiff.OperationReplace && op.Type != jsondiff.OperationTest {
 			buf = append(buf, '}')
 			continue
 		}

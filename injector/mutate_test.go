@@ -2,7 +2,6 @@ package injector
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -767,17 +766,4 @@ func TestCommandsTheAgentImageCannotRun(t *testing.T) {
 	assert.Empty(t, warned(basic(AnnCommand+"-db", "/vault/secrets/reload.sh")), "on the secrets volume")
 	assert.Empty(t, warned(basic(AnnCommand+"-db", cfg.AgentBinary+" agent probe")), "the agent itself")
 	assert.Empty(t, warned(basic(AnnCommand+"-db", "/bin/kill -HUP 1", AnnImage, "registry.example.com/agent-with-tools:1")), "another image")
-}
-
-// atoi agrees with strconv.Atoi.
-func TestAtoi(t *testing.T) {
-	for _, s := range []string{"", "0", "7", "42", "007", "-1", "+3", "-", "+", "1a", "a1", "volumes",
-		"999999999999999999", "9999999999999999999", "99999999999999999999", "-9223372036854775808", " 1", "1 "} {
-		n, ok := atoi(s)
-		want, err := strconv.Atoi(s)
-		require.Equal(t, err == nil, ok, "%q", s)
-		if ok {
-			require.Equal(t, want, n, "%q", s)
-		}
-	}
 }
