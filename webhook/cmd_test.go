@@ -81,6 +81,29 @@ func TestEnvTwinsFillUnsetFlags(t *testing.T) {
 	assert.Contains(t, err.Error(), "VAULTKUBE_RUN_AS_GROUP")
 }
 
+func TestCappedProcs(t *testing.T) {
+	for _, tc := range []struct {
+		limit   int
+		env     string
+		current int
+		want    int
+		change  bool
+	}{
+		{limit: 1, current: 8, want: 1, change: true},
+		{limit: 4, current: 8, want: 4, change: true},
+		{limit: 1, current: 1, want: 1},               // a CPU limit of one already
+		{limit: 4, current: 2, want: 2},               // a cap, not a raise: the runtime keeps following the CPU limit
+		{limit: 0, current: 8, want: 8},               // no cap
+		{limit: 1, env: "6", current: 6, want: 6},     // the environment variable wins
+		{limit: 1, env: "bogus", current: 8, want: 8}, // the runtime ignored it; so do we
+	} {
+		got, change := cappedProcs(tc.limit, tc.env, tc.current)
+		assert.Equal(t, tc.want, got, "%+v", tc)
+		assert.Equal(t, tc.change, change, "%+v", tc)
+	}
+	assert.Equal(t, 1, NewInjectorOptions().MaxProcs)
+}
+
 func TestValidate(t *testing.T) {
 	o := NewInjectorOptions()
 	o.TLSCertFile = "x"
@@ -90,6 +113,10 @@ func TestValidate(t *testing.T) {
 	o.Injector.VaultAddress = "https://v:8200"
 	o.Injector.NativeSidecar = "sometimes"
 	assert.ErrorContains(t, o.Validate(), "native sidecar")
+	o = NewInjectorOptions()
+	o.Injector.VaultAddress = "https://v:8200"
+	o.MaxProcs = -1
+	assert.ErrorContains(t, o.Validate(), "--max-procs")
 }
 
 // startServer runs the injector with cert files on a loopback port, as

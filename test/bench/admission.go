@@ -276,7 +276,7 @@ func freePort() (int, error) {
 }
 
 // startServer starts an injector on 127.0.0.1 and waits until readyPath answers 200.
-func startServer(name, dir string, pool *x509.CertPool, workers, port int, readyPath string, argv ...string) (*server, error) {
+func startServer(name, dir string, pool *x509.CertPool, workers, port int, readyPath string, env []string, argv ...string) (*server, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -284,7 +284,7 @@ func startServer(name, dir string, pool *x509.CertPool, workers, port int, ready
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"HOME=" + dir, "PATH=/usr/bin:/bin"}, env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
@@ -429,14 +429,14 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 		return s
 	}
 
-	ports := [3]int{}
+	ports := [4]int{}
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			s.err = err
 			return s
 		}
 	}
-	ours, err := startServer("vaultkube-injector", o.dir, pool, o.workers, ports[0], "/readyz",
+	ours, err := startServer("vaultkube-injector", o.dir, pool, o.workers, ports[0], "/readyz", nil,
 		o.vaultkube, "injector", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--vault-address", "http://127.0.0.1:8200", "--kubernetes-version", "v1.37.2")
@@ -447,7 +447,7 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 	defer ours.stop()
 	// The same binary without its decision cache: every request is decided from scratch, as
 	// when each pod is different (the bench sends one pod over and over, like a ReplicaSet).
-	uncached, err := startServer("vaultkube (no cache)", o.dir, pool, o.workers, ports[2], "/readyz",
+	uncached, err := startServer("vaultkube (no cache)", o.dir, pool, o.workers, ports[2], "/readyz", nil,
 		o.vaultkube, "injector", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--decision-cache-size", "0",
 		"--vault-address", "http://127.0.0.1:8200", "--kubernetes-version", "v1.37.2")
@@ -458,7 +458,7 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 	defer uncached.stop()
 	servers := []*server{ours, uncached}
 	if o.skipK8s == "" {
-		theirs, err := startServer("vault-k8s-injector", o.dir, pool, o.workers, ports[1], "/health/ready",
+		theirs, err := startServer("vault-k8s-injector", o.dir, pool, o.workers, ports[1], "/health/ready", nil,
 			o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 			"-tls-cert-file", certFile, "-tls-key-file", keyFile, "-vault-address", "http://127.0.0.1:8200")
 		if err != nil {
@@ -466,7 +466,17 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 			return s
 		}
 		defer theirs.stop()
-		servers = append(servers, theirs)
+		// Ours runs Go code on one CPU by default (--max-procs 1); vault-k8s as shipped uses
+		// them all. The same vault-k8s at GOMAXPROCS=1 gives the like-for-like rows.
+		theirsP1, err := startServer("vault-k8s (1 P)", o.dir, pool, o.workers, ports[3], "/health/ready", []string{"GOMAXPROCS=1"},
+			o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", ports[3]),
+			"-tls-cert-file", certFile, "-tls-key-file", keyFile, "-vault-address", "http://127.0.0.1:8200")
+		if err != nil {
+			s.err = fmt.Errorf("vault-k8s at GOMAXPROCS=1: %w", err)
+			return s
+		}
+		defer theirsP1.stop()
+		servers = append(servers, theirs, theirsP1)
 	}
 
 	fmt.Fprintf(out, "AdmissionReview: %d bytes, pod with a kube-api-access projected volume and 4 vault.hashicorp.com annotations (one template)\n", len(body))
@@ -548,10 +558,10 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 		len(res[0].seq), o.rounds, len(res[0].conc), o.workers, o.concRounds)
 
 	// Without the peer, our figures still go into the summary, marked SKIPPED.
-	a, nc, b := res[0], res[1], &admissionResult{}
+	a, nc, b, b1 := res[0], res[1], &admissionResult{}, &admissionResult{}
 	skip := ""
-	if len(servers) > 2 {
-		b = res[2]
+	if len(servers) > 3 {
+		b, b1 = res[2], res[3]
 	} else {
 		skip = "vault-k8s v1.6.2: " + o.skipK8s
 	}
@@ -572,6 +582,9 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 	add("admission p99 (sequential), no decision cache", msf(percentile(nc.seq, 99)), msf(percentile(b.seq, 99)), "ms", 0.5)
 	add("admission p99 (concurrent), no decision cache", msf(percentile(nc.conc, 99)), msf(percentile(b.conc, 99)), "ms", 0.5)
 	add("injector CPU per request, no decision cache", perRequest(nc), perRequest(b), "ms", 0)
+	add("admission p99 (sequential), no decision cache, both at 1 P", msf(percentile(nc.seq, 99)), msf(percentile(b1.seq, 99)), "ms", 0)
+	add("admission p99 (concurrent), no decision cache, both at 1 P", msf(percentile(nc.conc, 99)), msf(percentile(b1.conc, 99)), "ms", 0)
+	add("injector CPU per request, no decision cache, both at 1 P", perRequest(nc), perRequest(b1), "ms", 0)
 	add("injector RSS (VmHWM after run), no decision cache", float64(nc.after.hwm)/1024, float64(b.after.hwm)/1024, "MB", 0.5)
 	add("injector CPU per request", perRequest(a), perRequest(b), "ms", 0)
 	add("injector RSS (VmHWM after run)", float64(a.after.hwm)/1024, float64(b.after.hwm)/1024, "MB", 0.5)
