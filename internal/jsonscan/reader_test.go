@@ -2,7 +2,10 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -118,4 +121,54 @@ func TestReaderStringSharesMemory(t *testing.T) {
 	b := []byte(`"abc"`)
 	s := NewReader(b).StringBytes()
 	require.True(t, within(b, s))
+}
+
+// stringSpecial8 finds the first byte that a byte-by-byte scan of a string stops at, for
+// every byte value in every position and for random words.
+func TestStringSpecial8(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if special(c) {
+				return i
+			}
+		}
+		return 8
+	}
+	check := func(w [8]byte) {
+		m := stringSpecial8(binary.LittleEndian.Uint64(w[:]))
+		got := 8
+		if m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if want := first(w); got != want {
+			t.Fatalf("%q: first special byte at %d, want %d", w[:], got, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			w[pos] = byte(c)
+			check(w)
+			// a special byte after it must not hide it, nor one before it be missed
+			if pos < 7 {
+				w[pos+1] = 0
+				check(w)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			// mostly plain bytes, with the borders of each class
+			switch rng.IntN(4) {
+			case 0:
+				w[i] = []byte{0x1f, 0x20, '"', '!', '#', '\\', '[', ']', 0x7f, 0x80, 0xff}[rng.IntN(11)]
+			default:
+				w[i] = byte(0x20 + rng.IntN(0x60))
+			}
+		}
+		check(w)
+	}
 }
