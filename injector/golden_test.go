@@ -223,3 +223,49 @@ func TestEncodePatchMatchesJSON(t *testing.T) {
 		})
 	}
 }
+
+// Tokens past the precomputed ones work alike, and only the after side's own tokens, as
+// written, stand for elements.
+func TestElementTokens(t *testing.T) {
+	e := &elements{}
+	seen := map[string]bool{}
+	var after []string
+	for n := range 150 {
+		side, v := byte('b'), any(nil)
+		if n%3 != 0 {
+			side, v = 'a', n
+		}
+		tok := e.token(side, v)
+		require.False(t, seen[tok], "token %d repeats", n)
+		seen[tok] = true
+		if side == 'a' {
+			after = append(after, tok)
+		} else {
+			_, ok := e.element(tok)
+			assert.False(t, ok, "a before-side token stands for nothing")
+		}
+	}
+	for _, tok := range after {
+		v, ok := e.element(tok)
+		require.True(t, ok)
+		n := v.(int)
+		assert.Equal(t, tokenFor('a', n), tok)
+	}
+	for _, s := range []string{"", tokenPrefix, tokenPrefix + tokenNonce + "a", tokenPrefix + tokenNonce + "a01",
+		tokenPrefix + tokenNonce + "a+1", tokenPrefix + tokenNonce + "a-1", tokenPrefix + tokenNonce + "a150",
+		tokenPrefix + strings.Repeat("0", len(tokenNonce)) + "a1", "vk:a1"} {
+		_, ok := e.element(s)
+		assert.False(t, ok, "%q", s)
+	}
+}
+
+// A value that is not a JSON type is an error, not a panic, and the pool stays usable.
+func TestDiffRefusesNonJSONValues(t *testing.T) {
+	_, err := diff(map[string]any{"a": 1}, map[string]any{"a": 2})
+	require.ErrorContains(t, err, "diff pods")
+	ops, err := diff(map[string]any{"a": "x"}, map[string]any{"a": "y", "b": []any{"z"}})
+	require.NoError(t, err)
+	got, err := EncodePatch(ops)
+	require.NoError(t, err)
+	assert.JSONEq(t, `[{"op":"replace","path":"/a","value":"y"},{"op":"add","path":"/b","value":["z"]}]`, string(got))
+}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vaultkube/vaultkube/internal/jsonscan"
 	"github.com/vaultkube/vaultkube/internal/podspec"
@@ -183,22 +184,63 @@ var tokenNonce = func() string {
 	return hex.EncodeToString(b)
 }()
 
-// elements hands out tokens for whole array elements and remembers the after-side ones.
+// elements hands out tokens for whole array elements and remembers the after-side ones:
+// after[n-1] is the element of token n.
 type elements struct {
-	n     int
-	after map[string]any
+	after []any
 }
 
 // tokenPrefix starts every element token.
 const tokenPrefix = "\x00vk:"
 
-func (e *elements) token(side byte, v any) string {
-	e.n++
-	t := tokenPrefix + tokenNonce + string(side) + strconv.Itoa(e.n)
-	if side == 'a' {
-		e.after[t] = v
+// tokens holds the first tokens of each side, made once: a pod rarely has more elements.
+var tokens = func() (t [2][64]string) {
+	for side := range t {
+		for n := range t[side] {
+			t[side][n] = makeToken(tokenSide(side), n)
+		}
 	}
 	return t
+}()
+
+func tokenSide(i int) byte { return "ba"[i] }
+
+func makeToken(side byte, n int) string {
+	return tokenPrefix + tokenNonce + string(side) + strconv.Itoa(n)
+}
+
+func tokenFor(side byte, n int) string {
+	i := 0
+	if side == 'a' {
+		i = 1
+	}
+	if n < len(tokens[i]) {
+		return tokens[i][n]
+	}
+	return makeToken(side, n)
+}
+
+// token returns a new token for an element of the before ('b') or after ('a') side.
+func (e *elements) token(side byte, v any) string {
+	n := len(e.after)
+	e.after = append(e.after, v) // one count for both sides; only after-side elements are read
+	return tokenFor(side, n)
+}
+
+// element returns the after-side element a token stands for.
+func (e *elements) element(s string) (any, bool) {
+	rest, ok := strings.CutPrefix(s, tokenPrefix)
+	if !ok {
+		return nil, false
+	}
+	if rest, ok = strings.CutPrefix(rest, tokenNonce+"a"); !ok {
+		return nil, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 || n >= len(e.after) || s != tokenFor('a', n) {
+		return nil, false
+	}
+	return e.after[n], true
 }
 
 // elementViews reduces two lists to their element views: same gives the views of two
@@ -324,7 +366,7 @@ func stringMap(m map[string]string) map[string]any {
 
 // views builds the JSON trees of the two pods' views (see above).
 func views(before, after *podspec.Pod) (b, a map[string]any, e *elements) {
-	e = &elements{after: map[string]any{}}
+	e = &elements{after: make([]any, 0, 8)}
 	bm, am := make(map[string]any, 1), make(map[string]any, 1)
 	if vb, va := annotationViews(before.Annotations, after.Annotations); vb != nil || va != nil {
 		if vb != nil {
@@ -360,9 +402,9 @@ func views(before, after *podspec.Pod) (b, a map[string]any, e *elements) {
 // members by name, array elements by index, appends last.
 func Patch(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
 	b, a, e := views(before, after)
-	ops, err := jsondiff.CompareWithoutMarshal(b, a)
+	ops, err := diff(b, a)
 	if err != nil {
-		return nil, fmt.Errorf("diff pods: %w", err)
+		return nil, err
 	}
 	for i := range ops {
 		if ops[i].Value, err = e.substitute(ops[i].Value); err != nil {
@@ -373,12 +415,33 @@ func Patch(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
 	return ops, nil
 }
 
+// differs keeps jsondiff's Differs, which keep their buffers across comparisons.
+var differs = sync.Pool{New: func() any { return new(jsondiff.Differ) }}
+
+// diff compares two JSON trees with a pooled Differ and returns a copy of its operations.
+// The Differ panics on a value that is not a JSON type (the views have none): that is an
+// error here, and that Differ is not used again.
+func diff(b, a any) (ops []jsondiff.Operation, err error) {
+	d := differs.Get().(*jsondiff.Differ)
+	defer func() {
+		if r := recover(); r != nil {
+			ops, err = nil, fmt.Errorf("diff pods: %v", r)
+			return
+		}
+		clear(d.Patch()) // keep no values alive in the pool
+		differs.Put(d)
+	}()
+	d.Reset()
+	d.Compare(b, a)
+	return slices.Clone(d.Patch()), nil
+}
+
 // substitute replaces element tokens in an operation's value (the value itself, or the
 // items of an array added whole) by the elements' JSON.
 func (e *elements) substitute(v any) (any, error) {
 	switch v := v.(type) {
 	case string:
-		if el, ok := e.after[v]; ok {
+		if el, ok := e.element(v); ok {
 			raw, err := marshalElement(el)
 			if err != nil {
 				return nil, err
