@@ -407,9 +407,7 @@ func Patch(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
 		return nil, err
 	}
 	for i := range ops {
-		if ops[i].Value, err = e.substitute(ops[i].Value); err != nil {
-			return nil, fmt.Errorf("encode %s: %w", ops[i].Path, err)
-		}
+		ops[i].Value = e.substitute(ops[i].Value)
 		ops[i].OldValue = nil
 	}
 	return ops, nil
@@ -437,43 +435,56 @@ func diff(b, a any) (ops []jsondiff.Operation, err error) {
 }
 
 // substitute replaces element tokens in an operation's value (the value itself, or the
-// items of an array added whole) by the elements' JSON.
-func (e *elements) substitute(v any) (any, error) {
+// items of an array added whole) by the elements.
+func (e *elements) substitute(v any) any {
 	switch v := v.(type) {
 	case string:
 		if el, ok := e.element(v); ok {
-			raw, err := marshalElement(el)
-			if err != nil {
-				return nil, err
-			}
-			return json.RawMessage(raw), nil
+			return element{el}
 		}
 	case []any:
 		for i := range v {
-			var err error
-			if v[i], err = e.substitute(v[i]); err != nil {
-				return nil, err
-			}
+			v[i] = e.substitute(v[i])
 		}
 	case map[string]any:
 		for k := range v {
-			var err error
-			if v[k], err = e.substitute(v[k]); err != nil {
-				return nil, err
-			}
+			v[k] = e.substitute(v[k])
 		}
 	}
-	return v, nil
+	return v
 }
 
-// marshalElement encodes a container or volume. Their MarshalJSON output is used as is:
-// json.Marshal would validate and compact it once more (an agent container carries its
-// configuration as a long JSON string).
-func marshalElement(el any) ([]byte, error) {
-	if m, ok := el.(json.Marshaler); ok {
-		return m.MarshalJSON()
+// element is a whole container, volume, env var or volume mount in an operation's value.
+// EncodePatch writes it straight into the patch; json.Marshal gives the same bytes.
+type element struct{ v any }
+
+func (el element) MarshalJSON() ([]byte, error) { return el.appendJSON(nil) }
+
+// appendJSON writes the element as its MarshalJSON (if any) does, without validating and
+// compacting it again as json.Marshal would (an agent container carries its configuration
+// as a long JSON string).
+func (el element) appendJSON(dst []byte) ([]byte, error) {
+	switch v := el.v.(type) {
+	case *podspec.Container:
+		return v.AppendJSON(dst)
+	case *podspec.Volume:
+		return v.AppendJSON(dst)
 	}
-	return json.Marshal(el)
+	raw, err := json.Marshal(el.v)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, raw...), nil
+}
+
+func (el element) sizeHint() int {
+	switch v := el.v.(type) {
+	case *podspec.Container:
+		return v.EncodedSizeHint()
+	case *podspec.Volume:
+		return v.EncodedSizeHint()
+	}
+	return 128
 }
 
 // PatchFull is a diff of the whole pods: slower and noisier, used to check Patch.
@@ -490,7 +501,7 @@ func PatchFull(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
 func EncodePatch(ops []jsondiff.Operation) ([]byte, error) {
 	size := 2
 	for _, op := range ops {
-		size += len(op.Path) + 40 + rawSize(op.Value)
+		size += len(op.Path) + 40 + elementsSize(op.Value)
 	}
 	buf := make([]byte, 0, size+256)
 	buf = append(buf, '[')
@@ -511,11 +522,14 @@ func EncodePatch(ops []jsondiff.Operation) ([]byte, error) {
 			continue
 		}
 		buf = append(buf, `,"value":`...)
+		var err error
 		switch v := op.Value.(type) {
-		case json.RawMessage:
-			buf = append(buf, v...)
+		case element:
+			if buf, err = v.appendJSON(buf); err != nil {
+				return nil, fmt.Errorf("encode %s: %w", op.Path, err)
+			}
 		case []any:
-			if !allRaw(v) {
+			if !allElements(v) {
 				raw, err := json.Marshal(v)
 				if err != nil {
 					return nil, fmt.Errorf("encode %s: %w", op.Path, err)
@@ -528,7 +542,9 @@ func EncodePatch(ops []jsondiff.Operation) ([]byte, error) {
 				if i > 0 {
 					buf = append(buf, ',')
 				}
-				buf = append(buf, e.(json.RawMessage)...)
+				if buf, err = e.(element).appendJSON(buf); err != nil {
+					return nil, fmt.Errorf("encode %s: %w", op.Path, err)
+				}
 			}
 			buf = append(buf, ']')
 		default:
@@ -543,25 +559,25 @@ func EncodePatch(ops []jsondiff.Operation) ([]byte, error) {
 	return append(buf, ']'), nil
 }
 
-// rawSize is the size of the already encoded JSON in an operation's value.
-func rawSize(v any) int {
+// elementsSize is about the size of the elements in an operation's value.
+func elementsSize(v any) int {
 	switch v := v.(type) {
-	case json.RawMessage:
-		return len(v)
+	case element:
+		return v.sizeHint()
 	case []any:
 		n := 0
 		for _, e := range v {
-			n += rawSize(e) + 1
+			n += elementsSize(e) + 1
 		}
 		return n
 	}
 	return 0
 }
 
-// allRaw reports whether every item of a list added whole is an element Patch encoded.
-func allRaw(v []any) bool {
+// allElements reports whether every item of a list added whole is an element.
+func allElements(v []any) bool {
 	for _, e := range v {
-		if _, ok := e.(json.RawMessage); !ok {
+		if _, ok := e.(element); !ok {
 			return false
 		}
 	}

@@ -52,11 +52,16 @@ func containerSize(c *Container) int {
 
 // encodeVolume encodes v's modelled fields.
 func encodeVolume(v *Volume) []byte {
-	n := 64 + len(v.Name) // a little more than an emptyDir or a secret volume needs
+	return appendVolume(make([]byte, 0, volumeSize(v)), v)
+}
+
+// volumeSize is a little more than an emptyDir, a secret or a token volume needs.
+func volumeSize(v *Volume) int {
+	n := 64 + len(v.Name)
 	if v.Projected != nil {
 		n += 80 * len(v.Projected.Sources)
 	}
-	return appendVolume(make([]byte, 0, n), v)
+	return n
 }
 
 func appendContainer(dst []byte, c *Container) ([]byte, error) {

@@ -145,7 +145,9 @@ func requireSameContainer(t *testing.T, c Container, msgAndArgs ...any) {
 	wantPlain, want, wantErr := marshalContainer(c)
 	gotPlain, gotErr := encodeContainer(&c)
 	got, gotMarshalErr := c.MarshalJSON()
+	appended, appendErr := c.AppendJSON([]byte("prefix"))
 	if wantErr != nil {
+		require.Error(t, appendErr, msgAndArgs...)
 		require.Error(t, gotErr, msgAndArgs...)
 		require.Equal(t, wantErr.Error(), gotErr.Error(), msgAndArgs...)
 		require.Error(t, gotMarshalErr, msgAndArgs...)
@@ -156,6 +158,8 @@ func requireSameContainer(t *testing.T, c Container, msgAndArgs ...any) {
 	require.Equal(t, string(wantPlain), string(gotPlain), msgAndArgs...)
 	require.NoError(t, gotMarshalErr, msgAndArgs...)
 	require.Equal(t, string(want), string(got), msgAndArgs...)
+	require.NoError(t, appendErr, msgAndArgs...)
+	require.Equal(t, "prefix"+string(want), string(appended), msgAndArgs...)
 }
 
 func requireSameVolume(t *testing.T, v Volume, msgAndArgs ...any) {
@@ -166,6 +170,9 @@ func requireSameVolume(t *testing.T, v Volume, msgAndArgs ...any) {
 	got, err := v.MarshalJSON()
 	require.NoError(t, err, msgAndArgs...)
 	require.Equal(t, string(want), string(got), msgAndArgs...)
+	appended, err := v.AppendJSON([]byte("prefix"))
+	require.NoError(t, err, msgAndArgs...)
+	require.Equal(t, "prefix"+string(want), string(appended), msgAndArgs...)
 }
 
 func TestEncodeMatchesMarshal(t *testing.T) {

@@ -269,6 +269,22 @@ func (x Container) MarshalJSON() ([]byte, error) {
 	return encodeKeeping(out, x.raw, reflect.TypeFor[plain]())
 }
 
+// AppendJSON appends what MarshalJSON returns to dst, without a buffer of its own when x
+// keeps no JSON it was decoded from (the containers the injector builds).
+func (x *Container) AppendJSON(dst []byte) ([]byte, error) {
+	if len(x.raw) == 0 {
+		return appendContainer(dst, x)
+	}
+	out, err := x.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, out...), nil
+}
+
+// EncodedSizeHint is about the length of x's JSON, a little more for most containers.
+func (x *Container) EncodedSizeHint() int { return containerSize(x) + len(x.raw) }
+
 func (x *Volume) UnmarshalJSON(b []byte) error {
 	type plain Volume
 	return decodeKeeping(b, (*plain)(x), &x.raw)
@@ -277,6 +293,21 @@ func (x Volume) MarshalJSON() ([]byte, error) {
 	type plain Volume
 	return encodeKeeping(encodeVolume(&x), x.raw, reflect.TypeFor[plain]())
 }
+
+// AppendJSON appends what MarshalJSON returns to dst (see Container.AppendJSON).
+func (x *Volume) AppendJSON(dst []byte) ([]byte, error) {
+	if len(x.raw) == 0 {
+		return appendVolume(dst, x), nil
+	}
+	out, err := x.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, out...), nil
+}
+
+// EncodedSizeHint is about the length of x's JSON.
+func (x *Volume) EncodedSizeHint() int { return volumeSize(x) + len(x.raw) }
 
 // decodeKeeping decodes b into v (a pointer to a struct without methods) and keeps a copy
 // of b in *raw when b has a key, at any depth, that v's type does not model.
