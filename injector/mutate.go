@@ -331,7 +331,7 @@ func setList(m map[string]any, key string, l []any, omitEmpty bool) {
 	}
 }
 
-// annotationView drops the annotations that are equal on both sides (keys are addressed by
+// annotationViews drops the annotations that are equal on both sides (keys are addressed by
 // name, so the others keep their paths). A map that exists on one side only stays whole.
 // As with the Pod's omitempty, a nil or empty map is absent (nil).
 func annotationViews(before, after map[string]string) (b, a map[string]any) {
@@ -368,13 +368,12 @@ func stringMap(m map[string]string) map[string]any {
 func views(before, after *podspec.Pod) (b, a map[string]any, e *elements) {
 	e = &elements{after: make([]any, 0, 8)}
 	bm, am := make(map[string]any, 1), make(map[string]any, 1)
-	if vb, va := annotationViews(before.Annotations, after.Annotations); vb != nil || va != nil {
-		if vb != nil {
-			bm["annotations"] = vb
-		}
-		if va != nil {
-			am["annotations"] = va
-		}
+	vm, wm := annotationViews(before.Annotations, after.Annotations)
+	if vm != nil {
+		bm["annotations"] = vm
+	}
+	if wm != nil {
+		am["annotations"] = wm
 	}
 	bs, as := make(map[string]any, 4), make(map[string]any, 4)
 	vb, va := elementViews(e, before.Spec.InitContainers, after.Spec.InitContainers, sameContainer)

@@ -458,25 +458,23 @@ func runAdmission(o admissionOptions, out io.Writer) *section {
 	defer uncached.stop()
 	servers := []*server{ours, uncached}
 	if o.skipK8s == "" {
-		theirs, err := startServer("vault-k8s-injector", o.dir, pool, o.workers, ports[1], "/health/ready", nil,
-			o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-			"-tls-cert-file", certFile, "-tls-key-file", keyFile, "-vault-address", "http://127.0.0.1:8200")
-		if err != nil {
-			s.err = fmt.Errorf("vault-k8s: %w", err)
-			return s
-		}
-		defer theirs.stop()
 		// Ours runs Go code on one CPU by default (--max-procs 1); vault-k8s as shipped uses
 		// them all. The same vault-k8s at GOMAXPROCS=1 gives the like-for-like rows.
-		theirsP1, err := startServer("vault-k8s (1 P)", o.dir, pool, o.workers, ports[3], "/health/ready", []string{"GOMAXPROCS=1"},
-			o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", ports[3]),
-			"-tls-cert-file", certFile, "-tls-key-file", keyFile, "-vault-address", "http://127.0.0.1:8200")
-		if err != nil {
-			s.err = fmt.Errorf("vault-k8s at GOMAXPROCS=1: %w", err)
-			return s
+		for _, peer := range []struct {
+			name string
+			port int
+			env  []string
+		}{{"vault-k8s-injector", ports[1], nil}, {"vault-k8s (1 P)", ports[3], []string{"GOMAXPROCS=1"}}} {
+			srv, err := startServer(peer.name, o.dir, pool, o.workers, peer.port, "/health/ready", peer.env,
+				o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", peer.port),
+				"-tls-cert-file", certFile, "-tls-key-file", keyFile, "-vault-address", "http://127.0.0.1:8200")
+			if err != nil {
+				s.err = fmt.Errorf("%s: %w", peer.name, err)
+				return s
+			}
+			defer srv.stop()
+			servers = append(servers, srv)
 		}
-		defer theirsP1.stop()
-		servers = append(servers, theirs, theirsP1)
 	}
 
 	fmt.Fprintf(out, "AdmissionReview: %d bytes, pod with a kube-api-access projected volume and 4 vault.hashicorp.com annotations (one template)\n", len(body))
