@@ -495,14 +495,19 @@ func PatchFull(before, after *podspec.Pod) ([]jsondiff.Operation, error) {
 	return ops, nil
 }
 
-// EncodePatch writes operations as a JSON array, as json.Marshal would, without encoding
-// and re-scanning values that are already JSON (the elements Patch inserts).
+// EncodePatch writes operations as a JSON array, as json.Marshal would, with the elements
+// Patch leaves in them written straight in (see element).
 func EncodePatch(ops []jsondiff.Operation) ([]byte, error) {
+	return AppendPatch(nil, ops)
+}
+
+// AppendPatch appends what EncodePatch returns to buf.
+func AppendPatch(buf []byte, ops []jsondiff.Operation) ([]byte, error) {
 	size := 2
 	for _, op := range ops {
 		size += len(op.Path) + 40 + elementsSize(op.Value)
 	}
-	buf := make([]byte, 0, size+256)
+	buf = slices.Grow(buf, size+256)
 	buf = append(buf, '[')
 	for i, op := range ops {
 		if i > 0 {

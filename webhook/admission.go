@@ -43,6 +43,10 @@ type admissionResponse struct {
 	Patch     []byte   `json:"patch,omitempty"` // base64 in JSON, as k8s.io/api's []byte
 	PatchType *string  `json:"patchType,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
+
+	// patchBuffer, when set, holds Patch and goes back to the handler's pool once the
+	// answer is written: a decision that is cached keeps a copy.
+	patchBuffer *[]byte
 }
 
 // status is the metav1.Status of a denial.

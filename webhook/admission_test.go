@@ -69,6 +69,9 @@ func TestAdmissionMembers(t *testing.T) {
 	} {
 		var want []string
 		for f := range typ.Fields() {
+			if !f.IsExported() {
+				continue // not JSON
+			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			want = append(want, name)
 		}

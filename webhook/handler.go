@@ -43,6 +43,8 @@ type Handler struct {
 	// a request body (decoding copies what it keeps), so a body's buffer serves the next
 	// request once the answer is written.
 	bodies sync.Pool
+	// patches holds the buffers patches are encoded into (*[]byte), likewise.
+	patches sync.Pool
 }
 
 type metrics struct {
@@ -143,16 +145,8 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	buf, _ := h.bodies.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	defer func() {
-		if cap(*buf) > maxPooledBody {
-			*buf = nil // a rare large body is not kept
-		}
-		h.bodies.Put(buf)
-	}()
+	buf := getBuffer(&h.bodies)
+	defer putBuffer(&h.bodies, buf)
 	body, err := readBody(w, r, buf)
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
@@ -177,6 +171,26 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 		result = "invalid"
 		h.log.Error("write admission response", "uid", resp.UID, "error", err.Error())
 	}
+	if pb := resp.patchBuffer; pb != nil {
+		resp.Patch, resp.patchBuffer = nil, nil
+		putBuffer(&h.patches, pb)
+	}
+}
+
+// getBuffer takes a buffer from pool, or makes one.
+func getBuffer(pool *sync.Pool) *[]byte {
+	if buf, _ := pool.Get().(*[]byte); buf != nil {
+		return buf
+	}
+	return new([]byte)
+}
+
+// putBuffer returns a buffer to pool; a rare large one is not kept.
+func putBuffer(pool *sync.Pool, buf *[]byte) {
+	if cap(*buf) > maxPooledBody {
+		*buf = nil
+	}
+	pool.Put(buf)
 }
 
 // appendReview writes the AdmissionReview that carries resp as json.NewEncoder(w).Encode
@@ -274,7 +288,7 @@ func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 	}
 	resp, result, reason, final := h.review(req)
 	if final && !mentions(resp, generated) {
-		cache.put(key, &decision{allowed: resp.Allowed, patch: resp.Patch, patchType: resp.PatchType, warnings: resp.Warnings,
+		cache.put(key, &decision{allowed: resp.Allowed, patch: bytes.Clone(resp.Patch), patchType: resp.PatchType, warnings: resp.Warnings,
 			result: resp.Result, outcome: result, reason: reason, cfg: cfg})
 	}
 	return resp, result
@@ -338,13 +352,16 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	if len(ops) == 0 {
 		return resp, result, "", true
 	}
-	patch, err := injector.EncodePatch(ops)
+	pb := getBuffer(&h.patches)
+	patch, err := injector.AppendPatch((*pb)[:0], ops)
 	if err != nil {
+		putBuffer(&h.patches, pb)
 		h.metrics.failures.Inc(ns)
 		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied", "", false
 	}
+	*pb = patch
 	pt := "JSONPatch"
-	resp.Patch, resp.PatchType = patch, &pt
+	resp.Patch, resp.PatchType, resp.patchBuffer = patch, &pt, pb
 	h.metrics.injections.Inc(ns)
 	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
 	return resp, "patched", "", true

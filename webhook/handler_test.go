@@ -298,14 +298,17 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
-// TestReusedBodyBuffersLeaveAnswersAlone: request buffers are reused, so nothing an answer
-// or the decision cache keeps may point into one. A pod is answered, others (of other
-// sizes, one denied) go through the same buffer, and the first pod's answer, from the
-// cache and anew, is byte for byte what it was.
+// TestReusedBodyBuffersLeaveAnswersAlone: request buffers and the buffers patches are
+// encoded into are reused, so nothing an answer or the decision cache keeps may point into
+// one. A pod is answered, others (of other sizes, one denied) go through the same buffers,
+// and the first pod's answer, from the cache and anew, is byte for byte what it was.
 func TestReusedBodyBuffersLeaveAnswersAlone(t *testing.T) {
 	denied := map[string]string{injector.AnnInject: "true", injector.AnnRole: "web", injector.AnnTemplate + "-db": "{{ .Broken"}
 	first := reviewBody(t, "app", admissionv1.Create, podJSON(t, annotated))
 	others := [][]byte{
+		// first a patch of about the same size, which fits in the reused patch buffer
+		reviewBody(t, "app2", admissionv1.Create, podJSON(t, map[string]string{injector.AnnInject: "true", injector.AnnRole: "w2",
+			injector.AnnSecret + "-db": "secret/data/db2"})),
 		reviewBody(t, "other", admissionv1.Create, podJSON(t, map[string]string{injector.AnnInject: "true", injector.AnnRole: "x",
 			injector.AnnSecret + "-a-much-longer-secret-name": "secret/data/" + strings.Repeat("y", 300)})),
 		reviewBody(t, "app", admissionv1.Create, podJSON(t, denied)),
