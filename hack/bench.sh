@@ -9,7 +9,8 @@
 #                  (read-only: this script never starts, stops or changes the cluster)
 #   Go benchmarks  go test -bench of injector/, webhook/, injector/agent/...
 #
-# Environment: BENCH_REQUESTS (2000), BENCH_RUNS (5), BENCH_BENCHTIME (200x),
+# Environment: BENCH_REQUESTS (2000), BENCH_RUNS (5: runs of the injector, agent and status
+# comparisons, summed up as their median; memory: the largest), BENCH_BENCHTIME (200x),
 # BENCH_SKIP_GO_BENCH=1 to leave out the Go benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."

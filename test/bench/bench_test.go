@@ -136,3 +136,36 @@ func TestSummaryTable(t *testing.T) {
 	assert.Contains(t, out, "SKIPPED: vault-k8s build failed")
 	assert.Contains(t, out, "FAILED: "+assert.AnError.Error())
 }
+
+// Several runs of a section sum up as the median of each figure, except memory (worst: the
+// largest); the per-run ratios of the goal rows are printed beside the summed-up ratio.
+func TestCombineRuns(t *testing.T) {
+	run := func(p99, peerP99, rss float64) *section {
+		s := &section{name: "injector"}
+		s.add(row{metric: "p99", ours: p99, peer: peerP99, unit: "ms", goal: 0.5})
+		s.add(row{metric: "p50", ours: p99 / 4, peer: peerP99 / 4, unit: "ms"})
+		s.add(row{metric: "RSS", ours: rss, peer: 30, unit: "MB", goal: 0.5, worst: true})
+		return s
+	}
+	runs := []*section{run(3, 6, 14), run(5, 8, 15.5), run(2, 7, 14.2), run(4, 6.5, 14.1), run(2.5, 9, 14.3)}
+	sum := combineRuns(runs)
+	require.Len(t, sum.rows, 3)
+	assert.Equal(t, "injector", sum.name)
+	assert.Equal(t, row{metric: "p99", ours: 3, peer: 7, unit: "ms", goal: 0.5}, sum.rows[0])
+	assert.Equal(t, 0.75, sum.rows[1].ours)
+	assert.Equal(t, 1.75, sum.rows[1].peer)
+	assert.Equal(t, 15.5, sum.rows[2].ours, "memory: the largest run counts")
+	assert.Equal(t, 30.0, sum.rows[2].peer)
+	assert.Equal(t, 2.5, runs[4].rows[0].ours, "the runs are left as they were")
+
+	var out bytes.Buffer
+	printRunRatios(&out, runs, sum)
+	assert.Contains(t, out.String(), "p99")
+	assert.Contains(t, out.String(), "0.50 0.62 0.29 0.62 0.28")
+	assert.Contains(t, out.String(), "0.429")
+	assert.Contains(t, out.String(), "0.47 0.52 0.47 0.47 0.48")
+	assert.NotContains(t, out.String(), "p50", "rows without a goal are not listed")
+
+	assert.Equal(t, 2.0, medianOf([]float64{3, 1, 2, 4}), "the lower middle of an even count")
+	assert.Zero(t, medianOf(nil))
+}

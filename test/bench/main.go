@@ -58,9 +58,9 @@ func main() {
 	flag.IntVar(&snapMB, "snapshot-mb", 200, "size of the snapshot for the snapshot save measurement")
 	flag.StringVar(&goBench, "go-bench", "", "outcome of the Go benchmarks run before (ok, FAILED, or a skip reason) for the summary")
 	flag.StringVar(&only, "only", "", "run one section: injector, agent, status, snapshot")
-	runs := flag.Int("runs", 5, "runs of the agent and status comparisons (median)")
+	runs := flag.Int("runs", 5, "runs of the injector, agent and status comparisons (median; memory: max)")
 	flag.Parse()
-	so.runs, ag.runs = *runs, *runs
+	so.runs, ag.runs, ao.runs = *runs, *runs, *runs
 	ao.rounds = max(1, min(ao.rounds, ao.sequential))
 	ao.concRounds = max(1, min(ao.concRounds, ao.concurrent))
 	ao.workers = max(1, min(ao.workers, ao.concurrent/ao.concRounds))

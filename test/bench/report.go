@@ -17,6 +17,7 @@ type row struct {
 	skip       string
 	oursLabel  string // when set, printed instead of ours (non-numeric)
 	peerLabel  string
+	worst      bool // over several runs the largest figure counts (memory), not the median
 }
 
 func (r row) ratio() float64 {
