@@ -11,7 +11,8 @@
 #
 # Environment: BENCH_REQUESTS (2000), BENCH_RUNS (5: runs of the injector, agent and status
 # comparisons, summed up as their median; memory: the largest), BENCH_BENCHTIME (200x),
-# BENCH_SKIP_GO_BENCH=1 to leave out the Go benchmarks.
+# BENCH_CLIENT (lean: the admission client of test/bench; net/http: Go's http.Client, as
+# before 2026-12-03), BENCH_SKIP_GO_BENCH=1 to leave out the Go benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/lib.sh
@@ -90,7 +91,7 @@ build_vault_k8s() {
 
 args=(-vaultkube "$INJECTOR" -kubectl-vault bin/kubectl-vault -agent "$AGENT"
   -vault "$VK_BIN/vault" -kubectl "$VK_BIN/kubectl" -kubeconfig "$VK_KUBECONFIG"
-  -requests "$REQUESTS" -runs "$RUNS")
+  -requests "$REQUESTS" -runs "$RUNS" -client "${BENCH_CLIENT:-lean}")
 
 if vault_k8s=$(timed "vault-k8s $VAULT_K8S_VERSION" build_vault_k8s); then
   args+=(-vault-k8s "$vault_k8s")

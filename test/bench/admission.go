@@ -44,9 +44,10 @@ type admissionOptions struct {
 	sequential int // sequential requests per server
 	concurrent int // requests per server sent by `workers` concurrent clients
 	workers    int
-	rounds     int // the sequential requests are sent in this many alternating rounds
-	concRounds int // and the concurrent ones in this many
-	runs       int // whole runs with fresh servers; the summary takes their median (memory: max)
+	rounds     int    // the sequential requests are sent in this many alternating rounds
+	concRounds int    // and the concurrent ones in this many
+	runs       int    // whole runs with fresh servers; the summary takes their median (memory: max)
+	client     string // "lean" (rawClient) or "net/http"
 	dir        string
 }
 
@@ -57,6 +58,8 @@ type server struct {
 	url    string
 	client *http.Client
 	log    string
+	raw    *rawClient // the lean client (-client lean); nil: client
+	rawReq []byte
 }
 
 const reviewUID = "5c1d3f7e-0b7a-4f7e-9a51-2b3c4d5e6f70"
@@ -336,6 +339,18 @@ func (s *server) stop() {
 
 // post sends one AdmissionReview and returns the answer and the time to its last byte.
 func (s *server) post(body []byte) ([]byte, time.Duration, error) {
+	return s.send(body, false)
+}
+
+// send is post; with keep the lean client returns the answer's body too (net/http's always).
+func (s *server) send(body []byte, keep bool) ([]byte, time.Duration, error) {
+	if s.raw != nil {
+		out, d, err := s.raw.do(s.rawReq, keep)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", s.name, err)
+		}
+		return out, d, err
+	}
 	start := time.Now()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.url+"/mutate?timeout=10s", bytes.NewReader(body))
 	if err != nil {
@@ -548,7 +563,12 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 		if fi, err := os.Stat(srv.cmd.Path); err == nil {
 			r.binarySize = fi.Size()
 		}
-		resp, _, err := srv.post(body)
+		if o.client == "lean" {
+			addr := strings.TrimPrefix(srv.url, "https://")
+			srv.raw, srv.rawReq = newRawClient(addr, pool, o.workers), rawRequest(addr, body)
+			defer srv.raw.close()
+		}
+		resp, _, err := srv.send(body, true)
 		if err != nil {
 			s.err = err
 			return s
@@ -616,8 +636,8 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 			float64(r.after.anon)/1024, float64(r.after.file)/1024, float64(r.binarySize)/(1<<20))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(out, "  %d sequential requests per server in %d alternating rounds, then %d from %d concurrent clients in %d; same body, HTTPS keep-alive, 127.0.0.1\n",
-		len(res[0].seq), o.rounds, len(res[0].conc), o.workers, o.concRounds)
+	fmt.Fprintf(out, "  %d sequential requests per server in %d alternating rounds, then %d from %d concurrent clients in %d; same body, HTTPS keep-alive, 127.0.0.1, %s client\n",
+		len(res[0].seq), o.rounds, len(res[0].conc), o.workers, o.concRounds, o.client)
 
 	// Without the peer, our figures still go into the summary, marked SKIPPED.
 	a, nc, b, b1 := res[0], res[1], &admissionResult{}, &admissionResult{}

@@ -44,6 +44,7 @@ func main() {
 	flag.IntVar(&ao.workers, "clients", 4, "concurrent clients")
 	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential requests (as many as -requests: one request per server in turn)")
 	flag.IntVar(&ao.concRounds, "concurrent-rounds", 10, "alternating rounds of the concurrent requests")
+	flag.StringVar(&ao.client, "client", "lean", "admission client: lean (one goroutine and one TLS connection per client, the request written pre-serialised) or net/http (its http.Client, as before 2026-12-03: it costs about as much CPU per request as the servers and shares their two cores)")
 	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./injector/agent/bench")
 	flag.StringVar(&ag.agent, "agent", "bin/vaultkube-agent", "vaultkube agent binary")
 	flag.StringVar(&ag.vault, "vault", filepath.Join(cache, "bin", "vault"), "vault binary (dev server and vault agent)")
@@ -60,6 +61,10 @@ func main() {
 	flag.StringVar(&only, "only", "", "run one section: injector, agent, status, snapshot")
 	runs := flag.Int("runs", 5, "runs of the injector, agent and status comparisons (median; memory: max)")
 	flag.Parse()
+	if ao.client != "lean" && ao.client != "net/http" {
+		fmt.Fprintf(os.Stderr, "error: -client %q: use lean or net/http\n", ao.client)
+		os.Exit(2)
+	}
 	so.runs, ag.runs, ao.runs = *runs, *runs, *runs
 	ao.rounds = max(1, min(ao.rounds, ao.sequential))
 	ao.concRounds = max(1, min(ao.concRounds, ao.concurrent))
