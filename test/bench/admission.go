@@ -47,19 +47,19 @@ type admissionOptions struct {
 	rounds     int    // the sequential requests are sent in this many alternating rounds
 	concRounds int    // and the concurrent ones in this many
 	runs       int    // whole runs with fresh servers; the summary takes their median (memory: max)
-	client     string // "lean" (rawClient) or "net/http"
+	client     string // "lean" (leanClient) or "net/http"
 	dir        string
 }
 
 // server is one injector process under test.
 type server struct {
-	name   string
-	cmd    *exec.Cmd
-	url    string
-	client *http.Client
-	log    string
-	raw    *rawClient // the lean client (-client lean); nil: client
-	rawReq []byte
+	name    string
+	cmd     *exec.Cmd
+	url     string
+	client  *http.Client
+	log     string
+	lean    *leanClient // the lean client (-client lean), which sends leanReq; nil: client
+	leanReq []byte
 }
 
 const reviewUID = "5c1d3f7e-0b7a-4f7e-9a51-2b3c4d5e6f70"
@@ -343,9 +343,10 @@ func (s *server) post(body []byte) ([]byte, time.Duration, error) {
 }
 
 // send is post; with keep the lean client returns the answer's body too (net/http's always).
+// The lean client sends the request it was made with (leanReq), which holds body.
 func (s *server) send(body []byte, keep bool) ([]byte, time.Duration, error) {
-	if s.raw != nil {
-		out, d, err := s.raw.do(s.rawReq, keep)
+	if s.lean != nil {
+		out, d, err := s.lean.do(s.leanReq, keep)
 		if err != nil {
 			err = fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -565,8 +566,8 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 		}
 		if o.client == "lean" {
 			addr := strings.TrimPrefix(srv.url, "https://")
-			srv.raw, srv.rawReq = newRawClient(addr, pool, o.workers), rawRequest(addr, body)
-			defer srv.raw.close()
+			srv.lean, srv.leanReq = newLeanClient(addr, pool, o.workers), leanRequest(addr, body)
+			defer srv.lean.close()
 		}
 		resp, _, err := srv.send(body, true)
 		if err != nil {

@@ -54,7 +54,7 @@ func recordingServer(t *testing.T, status int, header map[string]string) (*httpt
 	return ts, func() []seenRequest { mu.Lock(); defer mu.Unlock(); return append([]seenRequest(nil), seen...) }, &conns
 }
 
-func TestRawClientSendsWhatNetHTTPSends(t *testing.T) {
+func TestLeanClientSendsWhatNetHTTPSends(t *testing.T) {
 	ts, seen, conns := recordingServer(t, http.StatusOK, nil)
 	pool := ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	body := []byte(`{"kind":"AdmissionReview"}`)
@@ -66,9 +66,9 @@ func TestRawClientSendsWhatNetHTTPSends(t *testing.T) {
 	assert.Equal(t, "answer to "+string(body), string(out))
 
 	addr := strings.TrimPrefix(ts.URL, "https://")
-	viaRaw := &server{name: "raw", url: ts.URL, raw: newRawClient(addr, pool, 2), rawReq: rawRequest(addr, body)}
-	defer viaRaw.raw.close()
-	out, d, err := viaRaw.send(body, true)
+	viaLean := &server{name: "lean", url: ts.URL, lean: newLeanClient(addr, pool, 2), leanReq: leanRequest(addr, body)}
+	defer viaLean.lean.close()
+	out, d, err := viaLean.send(body, true)
 	require.NoError(t, err)
 	assert.Equal(t, "answer to "+string(body), string(out))
 	assert.Positive(t, d)
@@ -84,12 +84,12 @@ func TestRawClientSendsWhatNetHTTPSends(t *testing.T) {
 	assert.EqualValues(t, 2, conns.Load(), "one connection per client")
 }
 
-func TestRawClientKeepsConnectionsAlive(t *testing.T) {
+func TestLeanClientKeepsConnectionsAlive(t *testing.T) {
 	ts, seen, conns := recordingServer(t, http.StatusOK, nil)
 	pool := ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	addr := strings.TrimPrefix(ts.URL, "https://")
-	s := &server{name: "raw", url: ts.URL, raw: newRawClient(addr, pool, 3), rawReq: rawRequest(addr, []byte("{}"))}
-	defer s.raw.close()
+	s := &server{name: "lean", url: ts.URL, lean: newLeanClient(addr, pool, 3), leanReq: leanRequest(addr, []byte("{}"))}
+	defer s.lean.close()
 
 	var lat []time.Duration
 	require.NoError(t, s.sequential(nil, 20, &lat))
@@ -103,7 +103,7 @@ func TestRawClientKeepsConnectionsAlive(t *testing.T) {
 	assert.Len(t, seen(), 50)
 }
 
-func TestRawClientRefusals(t *testing.T) {
+func TestLeanClientRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		status int
@@ -117,8 +117,8 @@ func TestRawClientRefusals(t *testing.T) {
 			ts, _, _ := recordingServer(t, tc.status, tc.header)
 			pool := ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 			addr := strings.TrimPrefix(ts.URL, "https://")
-			s := &server{name: "srv", url: ts.URL, raw: newRawClient(addr, pool, 1), rawReq: rawRequest(addr, []byte("{}"))}
-			defer s.raw.close()
+			s := &server{name: "srv", url: ts.URL, lean: newLeanClient(addr, pool, 1), leanReq: leanRequest(addr, []byte("{}"))}
+			defer s.lean.close()
 			_, _, err := s.post(nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "srv: ")
@@ -127,7 +127,7 @@ func TestRawClientRefusals(t *testing.T) {
 	}
 }
 
-func TestRawClientTimesOut(t *testing.T) {
+func TestLeanClientTimesOut(t *testing.T) {
 	// a TLS server that reads the request and does not answer before the test ends
 	release := make(chan struct{})
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -139,13 +139,13 @@ func TestRawClientTimesOut(t *testing.T) {
 	defer close(release)
 	pool := ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	addr := strings.TrimPrefix(ts.URL, "https://")
-	c := newRawClient(addr, pool, 1)
+	c := newLeanClient(addr, pool, 1)
 	defer c.close()
-	old := rawTimeout
-	rawTimeout = 200 * time.Millisecond
-	defer func() { rawTimeout = old }()
+	old := leanTimeout
+	leanTimeout = 200 * time.Millisecond
+	defer func() { leanTimeout = old }()
 	start := time.Now()
-	_, _, err := c.do(rawRequest(addr, []byte("{}")), false)
+	_, _, err := c.do(leanRequest(addr, []byte("{}")), false)
 	require.Error(t, err)
 	var ne net.Error
 	require.ErrorAs(t, err, &ne)

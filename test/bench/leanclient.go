@@ -10,37 +10,37 @@ import (
 	"time"
 )
 
-// rawConn is one keep-alive HTTPS connection of the lean bench client: it writes a
+// leanConn is one keep-alive HTTPS connection of the lean bench client: it writes a
 // request serialised once and reads the answer on the calling goroutine. net/http's
 // client hands every request to two goroutines of its own (a writer and a reader per
-// connection) and costs about as much CPU per request as the server it measures; on a
-// 2-core machine that load lands in the servers' tail latency.
-type rawConn struct {
+// connection) and costs more CPU per request than our server it measures; on a 2-core
+// machine that load lands in the servers' tail latency.
+type leanConn struct {
 	conn *tls.Conn
 	br   *bufio.Reader
 	body bytes.Buffer
 }
 
-// rawTimeout bounds one request and its answer.
-var rawTimeout = 10 * time.Second
+// leanTimeout bounds one request and its answer.
+var leanTimeout = 10 * time.Second
 
-// rawClient holds the connections to one server, up to one per concurrent client.
-type rawClient struct {
+// leanClient holds the connections to one server, up to one per concurrent client.
+type leanClient struct {
 	addr string
 	tls  *tls.Config
-	idle chan *rawConn
+	idle chan *leanConn
 }
 
-func newRawClient(addr string, pool *x509.CertPool, conns int) *rawClient {
-	return &rawClient{
+func newLeanClient(addr string, pool *x509.CertPool, conns int) *leanClient {
+	return &leanClient{
 		addr: addr,
 		tls:  &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		idle: make(chan *rawConn, conns),
+		idle: make(chan *leanConn, conns),
 	}
 }
 
-// rawRequest is the HTTP/1.1 request net/http's client sends for post, headers included.
-func rawRequest(addr string, body []byte) []byte {
+// leanRequest is the HTTP/1.1 request net/http's client sends for post, headers included.
+func leanRequest(addr string, body []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST /mutate?timeout=10s HTTP/1.1\r\nHost: %s\r\nUser-Agent: Go-http-client/1.1\r\n"+
 		"Content-Length: %d\r\nAccept: application/json, */*\r\nContent-Type: application/json\r\nAccept-Encoding: gzip\r\n\r\n",
@@ -49,7 +49,7 @@ func rawRequest(addr string, body []byte) []byte {
 	return b.Bytes()
 }
 
-func (c *rawClient) get() (*rawConn, error) {
+func (c *leanClient) get() (*leanConn, error) {
 	select {
 	case rc := <-c.idle:
 		return rc, nil
@@ -59,10 +59,10 @@ func (c *rawClient) get() (*rawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rawConn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10)}, nil
+	return &leanConn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10)}, nil
 }
 
-func (c *rawClient) put(rc *rawConn) {
+func (c *leanClient) put(rc *leanConn) {
 	select {
 	case c.idle <- rc:
 	default:
@@ -70,7 +70,7 @@ func (c *rawClient) put(rc *rawConn) {
 	}
 }
 
-func (c *rawClient) close() {
+func (c *leanClient) close() {
 	for {
 		select {
 		case rc := <-c.idle:
@@ -81,16 +81,16 @@ func (c *rawClient) close() {
 	}
 }
 
-// do sends req (from rawRequest) and returns the time from the write to the answer's last
+// do sends req (from leanRequest) and returns the time from the write to the answer's last
 // byte, and with keep the answer's body.
-func (c *rawClient) do(req []byte, keep bool) ([]byte, time.Duration, error) {
+func (c *leanClient) do(req []byte, keep bool) ([]byte, time.Duration, error) {
 	rc, err := c.get()
 	if err != nil {
 		return nil, 0, err
 	}
 	start := time.Now()
 	// as the net/http client's Timeout: a server that hangs fails the bench
-	if err := rc.conn.SetDeadline(start.Add(rawTimeout)); err != nil {
+	if err := rc.conn.SetDeadline(start.Add(leanTimeout)); err != nil {
 		rc.conn.Close()
 		return nil, 0, err
 	}
