@@ -13,8 +13,8 @@ import (
 // leanConn is one keep-alive HTTPS connection of the lean bench client: it writes a
 // request serialised once and reads the answer on the calling goroutine. net/http's
 // client hands every request to two goroutines of its own (a writer and a reader per
-// connection) and costs more CPU per request than our server it measures; on a 2-core
-// machine that load lands in the servers' tail latency.
+// connection) and costs more CPU per request than our injector does; on a 2-core machine
+// that load lands in the servers' tail latency.
 type leanConn struct {
 	conn *tls.Conn
 	br   *bufio.Reader

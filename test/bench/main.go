@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&ao.workers, "clients", 4, "concurrent clients")
 	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential requests (as many as -requests: one request per server in turn)")
 	flag.IntVar(&ao.concRounds, "concurrent-rounds", 10, "alternating rounds of the concurrent requests")
-	flag.StringVar(&ao.client, "client", "lean", "admission client: lean (one goroutine and one TLS connection per client, the request written pre-serialised) or net/http (its http.Client, as before 2026-12-03: it costs about as much CPU per request as the servers and shares their two cores)")
+	flag.StringVar(&ao.client, "client", "lean", "admission client: lean (one goroutine and one TLS connection per client, the request written pre-serialised) or net/http (its http.Client, as before 2026-12-03: it costs more CPU per request than our injector and shares the servers' two cores)")
 	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./injector/agent/bench")
 	flag.StringVar(&ag.agent, "agent", "bin/vaultkube-agent", "vaultkube agent binary")
 	flag.StringVar(&ag.vault, "vault", filepath.Join(cache, "bin", "vault"), "vault binary (dev server and vault agent)")
