@@ -28,13 +28,22 @@ pids=$(ip netns pids "$VK_NETNS" 2>/dev/null)
 for ctl in /sys/fs/cgroup/*/; do
   [ -d "$ctl/kubepods" ] && find "$ctl/kubepods" -depth -type d -exec rmdir {} \; 2>/dev/null
 done
-# Mounts under the state dir, deepest first, and CNI's network namespaces.
-findmnt -rn -o TARGET | grep -E "^($VK_STATE|/run/netns/cni-|/run/containerd/io.containerd)" | sort -r |
-  while read -r m; do umount -l "$m" 2>/dev/null; done
+# Mounts under the state dir, deepest first, and CNI's network namespaces. Among them kubelet's
+# root dir, which up.sh bind-mounts onto itself (rshared), and the tmpfs volumes a CSI driver
+# mounted under it. A second pass catches what propagation brought back.
+for _ in 1 2 3; do
+  mounts=$(findmnt -rn -o TARGET | grep -E "^($VK_STATE|/run/netns/cni-|/run/containerd/io.containerd)" | sort -r)
+  [ -z "$mounts" ] && break
+  while read -r m; do umount -l "$m" 2>/dev/null; done <<<"$mounts"
+done
+findmnt -rn -o TARGET | grep -q "^$VK_STATE" && log "warning: still mounted under $VK_STATE: $(findmnt -rn -o TARGET | grep "^$VK_STATE" | tr '\n' ' ')"
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^(cni-|$VK_NETNS\$)"); do
   ip netns del "$ns" 2>/dev/null
 done
 ip link del vk-host 2>/dev/null
 rm -rf "$VK_STATE" /tmp/hostpath_pv
+# Sockets that CSI providers left in the host's providers dir (test/cluster/csi.sh).
+rm -f /var/run/secrets-store-csi-providers/*.sock 2>/dev/null
+rmdir /var/run/secrets-store-csi-providers 2>/dev/null
 log "local cluster stopped and its state removed"
 exit 0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local cluster's images as archives (no Docker daemon, no registry) and imports
 # them into the node's containerd: pause, coredns, vault (Vault + a static busybox for the
-# shell `vault` users expect) and vaultkube (ours). Archives are cached in $VK_CACHE/images.
-# Usage: test/cluster/images.sh [pause|coredns|vault|vaultkube ...]
+# shell `vault` users expect), vaultkube (ours) and csidriver (secrets-store-csi-driver + our
+# registrar). Archives are cached in $VK_CACHE/images.
+# Usage: test/cluster/images.sh [pause|coredns|vault|vaultkube|csidriver ...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . hack/lib.sh
@@ -58,17 +59,37 @@ image_vaultkube() {
     -file "/vaultkube=$I/vaultkube" -file "/vaultkube-injector=$I/vaultkube-injector" "${extra[@]}"
 }
 
+# secrets-store-csi-driver (hack/build-deps.sh csidriver) with our kubelet plugin registrar
+# (test/cluster/registrar) in one image: the DaemonSet runs it twice, once per command. The
+# driver's mount-utils execs `mount -t tmpfs` and `umount` (busybox), probes `umount` on a temp
+# dir (needs /tmp) and looks for `systemd-run` (absent: it mounts directly).
+image_csidriver() {
+  local bb=/bin/busybox drv=$VK_BIN/secrets-store-csi-driver args=() t
+  [ -x "$bb" ] || die "$bb is missing: apt-get install -y busybox-static (or run 'make deps')"
+  [ -x "$drv" ] || die "$drv is missing: run 'make deps' (hack/build-deps.sh csidriver)"
+  # Replace the registrar only when it changed, so that an unchanged image is not rebuilt.
+  go build -ldflags "-s -w" -o "$I/registrar.new" ./test/cluster/registrar
+  if cmp -s "$I/registrar.new" "$I/registrar"; then rm -f "$I/registrar.new"; else mv "$I/registrar.new" "$I/registrar"; fi
+  fresh "$I/csidriver.tar" "$drv" "$I/registrar" "$bb" test/cluster/images.sh && return 0
+  for t in mount umount sh ls cat; do args+=(-link "/bin/$t=busybox"); done
+  "$MKIMAGE" -o "$I/csidriver.tar" -ref vaultkube.local/csi-driver:dev -entrypoint /secrets-store-csi-driver \
+    -file "/secrets-store-csi-driver=$drv" -file "/registrar=$I/registrar" -file "/bin/busybox=$bb" "${args[@]}" \
+    -dir /tmp=1777 -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+}
+
 import() {
   local sock=$VK_STATE/containerd/containerd.sock
   [ -S "$sock" ] || { log "containerd is not running: built $I/$1.tar, not imported"; return 0; }
   ctr --address "$sock" -n k8s.io images import --snapshotter overlayfs "$I/$1.tar" >/dev/null
 }
 
+ref() { case $1 in csidriver) echo vaultkube.local/csi-driver:dev ;; *) echo "vaultkube.local/$1:dev" ;; esac; }
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pause coredns vault vaultkube)
+[ ${#targets[@]} -gt 0 ] || targets=(pause coredns vault vaultkube csidriver)
 for t in "${targets[@]}"; do
-  case $t in pause|coredns|vault|vaultkube) ;; *) die "unknown image '$t'" ;; esac
+  case $t in pause|coredns|vault|vaultkube|csidriver) ;; *) die "unknown image '$t'" ;; esac
   "image_$t"
   import "$t"
-  log "image vaultkube.local/$t:dev ready"
+  log "image $(ref "$t") ready"
 done

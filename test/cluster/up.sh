@@ -26,7 +26,7 @@ if [ "$LEVEL" = 2 ]; then
   need iptables "run 'make deps'"
   need conntrack "run 'make deps'"
   [ -x /usr/lib/cni/bridge ] || die "CNI plugins are missing: run 'make deps' (containernetworking-plugins)"
-  for b in kube-controller-manager kube-scheduler kubelet kube-proxy coredns; do
+  for b in kube-controller-manager kube-scheduler kubelet kube-proxy coredns secrets-store-csi-driver; do
     [ -x "$VK_BIN/$b" ] || die "$VK_BIN/$b is missing: run 'make deps'"
   done
 fi
@@ -135,7 +135,16 @@ wait_for containerd 30 test -S "$C/containerd.sock"
 timed "images" test/cluster/images.sh
 
 K=$VK_STATE/kubelet
-mkdir -p "$K"
+mkdir -p "$K/root"
+# kubelet's root dir as a mount of its own with shared propagation, in a peer group of its own:
+# a CSI driver's `mountPropagation: Bidirectional` on <root>/pods needs it (the runtime refuses a
+# Bidirectional mount whose source is not on a shared mount), so that the tmpfs the driver
+# mounts inside its container reaches kubelet and the pod. down.sh unmounts it.
+if ! mountpoint -q "$K/root"; then
+  mount --bind "$K/root" "$K/root"
+  mount --make-private "$K/root"
+fi
+mount --make-rshared "$K/root"
 cat >"$K/config.yaml" <<KUBELET
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
