@@ -36,7 +36,8 @@ for _ in 1 2 3; do
   [ -z "$mounts" ] && break
   while read -r m; do umount -l "$m" 2>/dev/null; done <<<"$mounts"
 done
-findmnt -rn -o TARGET | grep -q "^$VK_STATE" && log "warning: still mounted under $VK_STATE: $(findmnt -rn -o TARGET | grep "^$VK_STATE" | tr '\n' ' ')"
+left=$(findmnt -rn -o TARGET | grep "^$VK_STATE" | tr '\n' ' ')
+[ -n "$left" ] && log "warning: still mounted under $VK_STATE: $left"
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^(cni-|$VK_NETNS\$)"); do
   ip netns del "$ns" 2>/dev/null
 done
