@@ -20,5 +20,7 @@ cleanup() {
 trap cleanup EXIT
 # The cluster may be older than this checkout: import the vaultkube image built from it.
 timed "vaultkube image" test/cluster/images.sh vaultkube
+# The real Secrets Store CSI Driver, registered with kubelet (test/e2e/csi_driver_test.go).
+timed "csi driver" test/cluster/csi.sh up
 export VAULTKUBE_STATE=$VK_STATE VAULTKUBE_BIN=$VK_BIN
 timed "e2e tests" go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/... "$@"
