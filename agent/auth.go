@@ -12,61 +12,34 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
+	"github.com/vaultkube/vaultkube/internal/vaultclient"
 )
 
 // ErrLogin marks a failed login, after its retries.
 var ErrLogin = errors.New("vault login failed")
 
 // newVaultClient builds the Vault API client from the config: address, namespace, TLS,
-// retries and timeout. It holds no token; login sets none on it.
+// proxy, retries and timeout, and nothing from VAULT_* environment variables (in env mode
+// the agent runs with the app's environment). It holds no token; login sets none on it.
 func newVaultClient(v agentconfig.Vault) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	if cfg.Error != nil {
-		return nil, fmt.Errorf("vault client: %w", cfg.Error)
-	}
-	cfg.Address = v.Address
-	if err := cfg.ConfigureTLS(&api.TLSConfig{
-		CACert:        v.CACert,
-		CAPath:        v.CAPath,
-		ClientCert:    v.ClientCert,
-		ClientKey:     v.ClientKey,
-		TLSServerName: v.TLSServerName,
-		Insecure:      v.TLSSkipVerify,
-	}); err != nil {
-		return nil, fmt.Errorf("vault client TLS: %w", err)
-	}
-	if v.ClientMaxRetries != nil {
-		cfg.MaxRetries = *v.ClientMaxRetries
+	o := vaultclient.Options{
+		Address:   v.Address,
+		Namespace: v.Namespace,
+		TLS: vaultclient.TLS{
+			CACert: v.CACert, CAPath: v.CAPath, ClientCert: v.ClientCert, ClientKey: v.ClientKey,
+			ServerName: v.TLSServerName, SkipVerify: v.TLSSkipVerify,
+		},
+		MaxRetries:   v.ClientMaxRetries,
+		ProxyAddress: v.ProxyAddress,
 	}
 	if v.ClientTimeout != "" {
 		d, err := time.ParseDuration(v.ClientTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("agent config: vault.clientTimeout %q: %w", v.ClientTimeout, err)
 		}
-		cfg.Timeout = d
+		o.Timeout = d
 	}
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("vault client: %w", err)
-	}
-	c.ClearToken() // never pick up VAULT_TOKEN from the environment
-	if v.Namespace != "" {
-		c.SetNamespace(v.Namespace)
-	}
-	return c, nil
-}
-
-// authMount returns the login path's mount: "auth/kubernetes" for "", "kubernetes",
-// "/auth/kubernetes/".
-func authMount(path, typ string) string {
-	p := strings.Trim(path, "/")
-	if p == "" {
-		p = typ
-	}
-	if !strings.HasPrefix(p, "auth/") {
-		p = "auth/" + p
-	}
-	return p
+	return vaultclient.New(o)
 }
 
 // authParams resolves role and token file from the config and its auth-config-* extras
@@ -90,21 +63,6 @@ func authParams(a agentconfig.Auth, log *slog.Logger) (role, tokenPath string) {
 	return role, tokenPath
 }
 
-// loginJWT logs in through a JWT-style login path (Kubernetes and JWT/OIDC auth both take
-// {role, jwt} at <mount>/login) and returns the auth secret. It is a thin layer over
-// vault/api's login write, shared by both methods so that tests against the JWT method
-// cover the Kubernetes one too.
-func loginJWT(ctx context.Context, c *api.Client, mount, role, jwt string) (*api.Secret, error) {
-	s, err := c.Logical().WriteWithContext(ctx, mount+"/login", map[string]any{"role": role, "jwt": jwt})
-	if err != nil {
-		return nil, err
-	}
-	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
-		return nil, fmt.Errorf("%s/login returned no token", mount)
-	}
-	return s, nil
-}
-
 // login performs one login attempt with the configured method. The client must carry no
 // token (login requests are unauthenticated).
 func login(ctx context.Context, c *api.Client, a agentconfig.Auth, log *slog.Logger) (*api.Secret, error) {
@@ -123,7 +81,7 @@ func login(ctx context.Context, c *api.Client, a agentconfig.Auth, log *slog.Log
 		if jwt == "" {
 			return nil, fmt.Errorf("%s token file %s is empty", typ, tokenPath)
 		}
-		return loginJWT(ctx, c, authMount(a.Path, typ), role, jwt)
+		return vaultclient.LoginJWT(ctx, c, vaultclient.AuthMount(a.Path, typ), role, jwt)
 	case "token":
 		// A Vault token in a file: for tests, benchmarks and setups that hand the agent one.
 		raw, err := os.ReadFile(tokenPath)
@@ -131,14 +89,10 @@ func login(ctx context.Context, c *api.Client, a agentconfig.Auth, log *slog.Log
 			return nil, fmt.Errorf("read vault token: %w", err)
 		}
 		tok := strings.TrimSpace(string(raw))
-		tc, err := c.Clone()
+		tc, err := vaultclient.WithToken(c, tok)
 		if err != nil {
 			return nil, err
 		}
-		if ns := c.Namespace(); ns != "" {
-			tc.SetNamespace(ns)
-		}
-		tc.SetToken(tok)
 		s, err := tc.Auth().Token().LookupSelfWithContext(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("look up the token from %s: %w", tokenPath, err)
@@ -178,7 +132,7 @@ func (p RetryPolicy) wait(ctx context.Context, attempt int) error {
 
 // loginWithRetry logs in, retrying with exponential backoff per policy.
 func loginWithRetry(ctx context.Context, c *api.Client, a agentconfig.Auth, p RetryPolicy, log *slog.Logger) (*api.Secret, error) {
-	mount := authMount(a.Path, authType(a))
+	mount := vaultclient.AuthMount(a.Path, authType(a))
 	for attempt := 0; ; attempt++ {
 		s, err := login(ctx, c, a, log)
 		if err == nil {
@@ -297,14 +251,10 @@ func tokenRejected(c *api.Client, tok string, err error) bool {
 	if err == nil || !(strings.Contains(err.Error(), "Code: 403") || strings.Contains(err.Error(), "permission denied")) {
 		return false
 	}
-	tc, cerr := c.Clone()
+	tc, cerr := vaultclient.WithToken(c, tok)
 	if cerr != nil {
 		return false
 	}
-	if ns := c.Namespace(); ns != "" {
-		tc.SetNamespace(ns)
-	}
-	tc.SetToken(tok)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, lerr := tc.Auth().Token().LookupSelfWithContext(ctx)
@@ -314,15 +264,11 @@ func tokenRejected(c *api.Client, tok string, err error) bool {
 
 // revokeToken revokes tok (revoke-self), bounded in time.
 func revokeToken(c *api.Client, tok string, log *slog.Logger) {
-	tc, err := c.Clone()
+	tc, err := vaultclient.WithToken(c, tok)
 	if err != nil {
 		log.Warn("token revocation failed", "error", err)
 		return
 	}
-	if ns := c.Namespace(); ns != "" {
-		tc.SetNamespace(ns)
-	}
-	tc.SetToken(tok)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := tc.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {

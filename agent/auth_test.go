@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,19 +21,6 @@ import (
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
-
-func TestAuthMount(t *testing.T) {
-	tests := []struct{ path, typ, want string }{
-		{"", "kubernetes", "auth/kubernetes"},
-		{"", "jwt", "auth/jwt"},
-		{"auth/kubernetes", "kubernetes", "auth/kubernetes"},
-		{"/auth/k8s-prod/", "kubernetes", "auth/k8s-prod"},
-		{"k8s-prod", "kubernetes", "auth/k8s-prod"},
-	}
-	for _, tc := range tests {
-		assert.Equal(t, tc.want, authMount(tc.path, tc.typ), "%q %q", tc.path, tc.typ)
-	}
-}
 
 func TestAuthParams(t *testing.T) {
 	role, path := authParams(agentconfig.Auth{Role: "app"}, discardLogger())
@@ -143,4 +131,20 @@ func TestNewVaultClientCertificate(t *testing.T) {
 
 	_, err = newVaultClient(agentconfig.Vault{Address: "https://vault:8200", ClientCert: certFile, ClientKey: filepath.Join(dir, "missing.key")})
 	assert.ErrorContains(t, err, "TLS")
+}
+
+// The app's environment (env mode) must not turn TLS checks off or hand the agent a token.
+func TestVaultClientIgnoresVaultEnvironment(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"data":{}}`))
+	}))
+	defer srv.Close()
+	t.Setenv("VAULT_SKIP_VERIFY", "1")
+	t.Setenv("VAULT_TOKEN", "from-env")
+	c, err := newVaultClient(agentconfig.Vault{Address: srv.URL})
+	require.NoError(t, err)
+	assert.Empty(t, c.Token())
+	_, err = c.Logical().Read("secret/x")
+	require.Error(t, err, "VAULT_SKIP_VERIFY turned verification off")
+	assert.Contains(t, err.Error(), "certificate")
 }
