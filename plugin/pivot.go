@@ -208,7 +208,7 @@ func (o *PivotOptions) source() (*sourceVault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSourceVault(o.SourceAddr, token, o.SourceCACert, o.SourceTLSServerName, false)
+	return newSourceVault(o.SourceAddr, token, o.SourceCACert, o.SourceTLSServerName)
 }
 
 // Run runs the preflight, the plan and the steps.

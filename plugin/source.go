@@ -9,6 +9,8 @@ import (
 	"os"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vaultkube/vaultkube/internal/vaultclient"
 )
 
 // sourceVault is the source of a pivot reached over its HTTP API from this machine (not
@@ -18,25 +20,19 @@ type sourceVault struct {
 	c    *vaultapi.Client
 }
 
-// newSourceVault builds a client for addr; the token goes in a header, never in a URL.
-func newSourceVault(addr, token, caCert, serverName string, insecure bool) (*sourceVault, error) {
-	cfg := vaultapi.DefaultConfig()
-	if cfg.Error != nil {
-		return nil, cfg.Error
-	}
-	cfg.Address = addr
-	cfg.Timeout = 0 // snapshots of any size: the context bounds the call
-	if caCert != "" || serverName != "" || insecure {
-		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACert: caCert, TLSServerName: serverName, Insecure: insecure}); err != nil {
-			return nil, fmt.Errorf("--source-ca-cert: %w", err)
-		}
-	}
-	c, err := vaultapi.NewClient(cfg)
+// newSourceVault builds a client for addr; the token goes in a header, never in a URL. TLS
+// settings come only from the flags: VAULT_SKIP_VERIFY, VAULT_CACERT, VAULT_TOKEN and the
+// other VAULT_* variables of this machine's environment are not used (issue 18).
+func newSourceVault(addr, token, caCert, serverName string) (*sourceVault, error) {
+	c, err := vaultclient.New(vaultclient.Options{
+		Address: addr,
+		TLS:     vaultclient.TLS{CACert: caCert, ServerName: serverName},
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--source-addr: %w", err)
 	}
+	c.SetClientTimeout(0) // snapshots of any size: the context bounds the call
 	c.SetToken(token)
-	c.ClearNamespace()
 	return &sourceVault{addr: addr, c: c}, nil
 }
 
