@@ -58,6 +58,8 @@ func TestCSIDriver(t *testing.T) {
 	assert.Equal(t, []storagev1.VolumeLifecycleMode{storagev1.VolumeLifecycleEphemeral}, s.VolumeLifecycleModes)
 	require.Len(t, s.TokenRequests, 1)
 	assert.Equal(t, "vault", s.TokenRequests[0].Audience)
+	require.NotNil(t, s.ServiceAccountTokenInSecrets)
+	assert.True(t, *s.ServiceAccountTokenInSecrets, "serviceAccountTokenInSecrets")
 	require.NotNil(t, s.RequiresRepublish)
 	assert.True(t, *s.RequiresRepublish, "requiresRepublish")
 
