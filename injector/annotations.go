@@ -280,8 +280,10 @@ var Extensions = []Annotation{
 		Doc: "Env mode: prefix of the variables made from secret `<name>` (each key K becomes PREFIX+K). Default: the upper-cased name and `_`."},
 	{Key: ExtNativeSidecar, Implemented: true, Check: checkBool,
 		Doc: "`false` forces a classic sidecar; `true` forces a native sidecar (init container with `restartPolicy: Always`) even when the API server version is unknown."},
-	{Key: ExtTokenAudience, Flag: "--token-audience", Implemented: true,
-		Doc: "Audience of the agent's projected service-account token; empty means the API server's default audience."},
+	{Key: ExtTokenAudience, Default: DefaultTokenAudience, Flag: "--token-audience", Implemented: true,
+		Doc: "Audience of the agent's projected service-account token. Give the Vault role the same audience (`vault write auth/kubernetes/role/<role> audience=vault ...`; `bound_audiences` for JWT auth): " +
+			"Vault then refuses tokens minted for other audiences, and the token the agent sends is not a valid API-server token. " +
+			"Empty means the API server's default audience (the token then also works against the API server; admission warns)."},
 }
 
 // rowIndex finds the row of an annotation key and the per-secret name, if any.

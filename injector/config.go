@@ -11,6 +11,11 @@ import (
 // DefaultAgentImage is the agent image when neither the flag nor the annotation sets one.
 const DefaultAgentImage = "vaultkube/vaultkube:dev"
 
+// DefaultTokenAudience is the audience of the agent's projected service-account token when
+// neither the flag nor the annotation sets one. A token with the API server's own audience
+// would let Vault (or anyone who reads it on the way) call the API server as the pod.
+const DefaultTokenAudience = "vault"
+
 // Native sidecar modes of Config.NativeSidecar.
 const (
 	NativeAuto  = "auto"
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		RunAsGroup:             1000,
 		SetSecurityContext:     true,
 		NativeSidecar:          NativeAuto,
+		TokenAudience:          DefaultTokenAudience,
 		TokenExpirationSeconds: 3600,
 		SecretsVolumeSizeLimit: "16Mi",
 	}

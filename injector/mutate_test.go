@@ -767,3 +767,32 @@ func TestCommandsTheAgentImageCannotRun(t *testing.T) {
 	assert.Empty(t, warned(basic(AnnCommand+"-db", cfg.AgentBinary+" agent probe")), "the agent itself")
 	assert.Empty(t, warned(basic(AnnCommand+"-db", "/bin/kill -HUP 1", AnnImage, "registry.example.com/agent-with-tools:1")), "another image")
 }
+
+// Issue 18 item 2: the agent's own token is minted for Vault, not for the API server, unless
+// the audience is emptied on purpose (with a warning); a plain-http Vault address warns.
+func TestTokenAudienceAndPlainHTTP(t *testing.T) {
+	t.Run("default audience vault", func(t *testing.T) {
+		out, warnings := mustMutate(t, loadPod(t, "web", basic()), testConfig())
+		assert.Equal(t, "vault", findVolume(out, VolumeToken).Projected.Sources[0].ServiceAccountToken.Audience)
+		assert.Empty(t, warnings)
+	})
+	t.Run("empty audience warns", func(t *testing.T) {
+		out, warnings := mustMutate(t, loadPod(t, "web", basic(ExtTokenAudience, "")), testConfig())
+		assert.Empty(t, findVolume(out, VolumeToken).Projected.Sources[0].ServiceAccountToken.Audience)
+		require.Len(t, warnings, 1)
+		assert.Contains(t, warnings[0], ExtTokenAudience)
+		assert.Contains(t, warnings[0], "against the API server")
+	})
+	t.Run("http address from the annotation", func(t *testing.T) {
+		_, warnings := mustMutate(t, loadPod(t, "web", basic(AnnService, "HTTP://vault.vault:8200")), testConfig())
+		require.Len(t, warnings, 1)
+		assert.Contains(t, warnings[0], "annotation "+AnnService+": Vault address HTTP://vault.vault:8200 is plain http")
+	})
+	t.Run("http address from the flag", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.VaultAddress = "http://vault.vault:8200"
+		_, warnings := mustMutate(t, loadPod(t, "web", basic()), cfg)
+		require.Len(t, warnings, 1)
+		assert.Contains(t, warnings[0], "the injector's --vault-address: Vault address http://vault.vault:8200 is plain http")
+	})
+}

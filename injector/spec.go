@@ -358,6 +358,15 @@ func (p *parser) parse() *Spec {
 	}
 	if s.VaultAddress == "" {
 		p.fail(AnnService, "no Vault address: set this annotation or the injector's --vault-address")
+	} else if isPlainHTTP(s.VaultAddress) {
+		from := "the injector's --vault-address"
+		if _, ok := p.get(AnnService); ok {
+			from = "annotation " + AnnService
+		}
+		p.warnings = append(p.warnings, fmt.Sprintf("%s: Vault address %s is plain http: the agent's service-account token and Vault tokens and secrets travel unencrypted; use https", from, s.VaultAddress))
+	}
+	if s.TokenAudience == "" && s.TokenVolumeName == "" {
+		p.warnings = append(p.warnings, fmt.Sprintf("annotation %s (or --token-audience) is empty: the agent's projected token has the API server's audience, so Vault (and anyone who reads it on the way) can use it against the API server; set an audience such as %q and the same on the Vault role", ExtTokenAudience, DefaultTokenAudience))
 	}
 	if s.Image == "" {
 		p.fail(AnnImage, "no agent image")
@@ -545,6 +554,12 @@ func isVaultImage(ref string) bool {
 		name = name[:i]
 	}
 	return name == "vault" || name == "vault-enterprise"
+}
+
+// isPlainHTTP reports whether a Vault address uses http:// (any case).
+func isPlainHTTP(addr string) bool {
+	addr = strings.TrimSpace(addr)
+	return len(addr) >= 7 && strings.EqualFold(addr[:7], "http://")
 }
 
 // envPrefix turns a secret name into an environment variable prefix: "db-creds" -> "DB_CREDS_".

@@ -142,7 +142,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.SetSecurityContext, "set-security-context", c.SetSecurityContext, "give the agent containers a restrictive securityContext")
 	fs.BoolVar(&c.RevokeOnShutdown, "revoke-on-shutdown", c.RevokeOnShutdown, "sidecars revoke their Vault token when they stop")
 	fs.StringVar(&c.NativeSidecar, "native-sidecar", c.NativeSidecar, "inject a native sidecar (init container with restartPolicy Always): auto (API server >= 1.29), true or false")
-	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "audience of the agents' projected service-account token (empty: the API server's default)")
+	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "audience of the agents' projected service-account token; give the Vault role the same audience (empty: the API server's default, which makes the token valid against the API server)")
 	fs.Int64Var(&c.TokenExpirationSeconds, "token-expiration-seconds", c.TokenExpirationSeconds, "lifetime of the agents' projected service-account token")
 	fs.StringVar(&c.SecretsVolumeSizeLimit, "secrets-volume-size-limit", c.SecretsVolumeSizeLimit, "sizeLimit of the memory emptyDir holding rendered secrets")
 	fs.BoolVar(&c.EnvModeWarnOnly, "env-mode-warn-only", c.EnvModeWarnOnly, "env mode: skip containers without an explicit command with a warning instead of denying the pod")
