@@ -240,6 +240,12 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 		},
 	}
 	if once {
+		// An init agent is done with its token when it exits, whether it rendered or not
+		// (a failed init container starts again and logs in anew); a token written for the
+		// app (TokenSinkPath) stays.
+		if cfg.RevokeOnShutdown && cfg.TokenSinkPath == "" {
+			defer s.revoke()
+		}
 		if len(templates) == 0 {
 			s.touchReady()
 			s.log.Info("no templates; done after login")
@@ -248,9 +254,6 @@ func runAgent(ctx context.Context, cfg *agentconfig.Config, logOut, cmdOut, cmdE
 		} else if !rendered {
 			// A signal ended the run: an init container must not pass without its files.
 			return fmt.Errorf("%w: stopped before every template rendered", ErrRender)
-		}
-		if cfg.RevokeOnShutdown && cfg.TokenSinkPath == "" {
-			s.revoke()
 		}
 		return nil
 	}

@@ -156,6 +156,16 @@ func TestVaultInitFailures(t *testing.T) {
 			assert.NoFileExists(t, filepath.Join(dir, "x"))
 		})
 	}
+	// issue 18 item 5: an init agent that revokes its token on exit does so on a failed
+	// render too (the restarted init container logs in anew).
+	t.Run("a failed init agent revokes its token", func(t *testing.T) {
+		cfg := v.config(t, "init", "app", agentconfig.Template{Name: "x", SecretPath: "secret/data/tests/missing", Destination: filepath.Join(dir, "x")})
+		cfg.RevokeOnShutdown = true
+		var logs syncBuffer
+		err := runAgent(context.Background(), cfg, &logs, io.Discard, io.Discard, fastTuning())
+		require.ErrorIs(t, err, ErrRender)
+		assert.Contains(t, logs.String(), "token revoked")
+	})
 	t.Run("without ErrorOnMissingKey a missing key renders <no value>", func(t *testing.T) {
 		p := filepath.Join(dir, "lenient")
 		cfg := v.config(t, "init", "app", agentconfig.Template{Name: "x", Destination: p,
@@ -429,7 +439,8 @@ func TestVaultExec(t *testing.T) {
 	})
 
 	t.Run("through the cobra command", func(t *testing.T) {
-		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path})
+		// a loaded configuration needs a prefix in exec mode (issue 18)
+		cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/" + path, EnvPrefix: "APP_"})
 		raw, err := json.Marshal(cfg)
 		require.NoError(t, err)
 		t.Setenv(agentconfig.EnvVar, string(raw))
@@ -438,10 +449,10 @@ func TestVaultExec(t *testing.T) {
 		var out, errOut syncBuffer
 		streams := genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}
 		cmd := newCmdExec(&ExecOptions{IOStreams: streams, Tuning: fastTuning(), Exit: func(c int) { exited = c }})
-		cmd.SetArgs(append([]string{"--"}, helperArgv(t, "printenv", "PASSWORD")...))
+		cmd.SetArgs(append([]string{"--"}, helperArgv(t, "printenv", "APP_PASSWORD")...))
 		require.NoError(t, cmd.Execute())
 		assert.Equal(t, -1, exited, "exit 0: no os.Exit")
-		assert.Equal(t, "PASSWORD=s3cr3t-exec\n", out.String())
+		assert.Equal(t, "APP_PASSWORD=s3cr3t-exec\n", out.String())
 
 		cmd = newCmdExec(&ExecOptions{IOStreams: streams, Tuning: fastTuning(), Exit: func(c int) { exited = c }})
 		cmd.SetArgs(helperArgv(t, "exit", "9")) // no "--" needed: flags after COMMAND are COMMAND's

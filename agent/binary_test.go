@@ -295,7 +295,7 @@ func TestBinaryProxyAddress(t *testing.T) {
 func TestBinaryExecSignalBeforeStart(t *testing.T) {
 	v := sharedVault(t)
 	marker := filepath.Join(t.TempDir(), "started")
-	cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/x"})
+	cfg := v.config(t, "exec", "app", agentconfig.Template{Name: "db", SecretPath: "secret/data/x", EnvPrefix: "DB_"})
 	cfg.Vault.Address = "http://127.0.0.1:1" // nothing listens: the login keeps retrying
 	cmd := agentCmd(t, cfg, append([]string{"agent", "exec", "--"}, helperArgv(t, "touch", marker)...)...)
 	var logs syncBuffer

@@ -82,7 +82,7 @@ func TestSuperviseChildStartFailure(t *testing.T) {
 
 func TestExecCommandValidation(t *testing.T) {
 	t.Setenv(agentconfig.EnvVar, `{"vault":{"address":"http://v:8200"},"auth":{"role":"r"},"mode":"exec",`+
-		`"templates":[{"name":"db","defaultFormat":"ini","secretPath":"p"}]}`)
+		`"templates":[{"name":"db","defaultFormat":"ini","secretPath":"p","envPrefix":"DB_"}]}`)
 	cmd := NewCmdAgentWithStreams(genericiooptions.NewTestIOStreamsDiscard())
 	cmd.SetArgs([]string{"exec", "--", "/bin/true"})
 	assert.ErrorContains(t, cmd.Execute(), `defaultFormat "ini"`)

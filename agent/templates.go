@@ -64,6 +64,9 @@ func parsePerms(s string) (os.FileMode, error) {
 	if err != nil || v > 0o7777 {
 		return 0, fmt.Errorf("perms %q is not an octal file mode such as 0644", s)
 	}
+	if v > 0o777 {
+		return 0, fmt.Errorf("perms %q: only permission bits up to 0777 are allowed (setuid, setgid and sticky bits are refused)", s)
+	}
 	return os.FileMode(v), nil
 }
 
@@ -191,7 +194,11 @@ func envVars(rt *renderTemplate, contents []byte) (map[string]string, error) {
 			}
 			return nil, fmt.Errorf("template %s: the secret's data is not a JSON object", rt.name)
 		}
-		out[envName(rt.envPrefix, rt.name)] = strings.TrimSuffix(string(contents), "\n")
+		name := envName(rt.envPrefix, rt.name)
+		if agentconfig.HijackingEnvName(name) {
+			return nil, hijackError(rt, rt.name, name)
+		}
+		out[name] = strings.TrimSuffix(string(contents), "\n")
 		return out, nil
 	}
 	if rt.defaultData {
@@ -201,6 +208,9 @@ func envVars(rt *renderTemplate, contents []byte) (map[string]string, error) {
 		name := envName(rt.envPrefix, k)
 		if name == "" {
 			continue
+		}
+		if agentconfig.HijackingEnvName(name) {
+			return nil, hijackError(rt, k, name)
 		}
 		switch v := v.(type) {
 		case string:
@@ -216,6 +226,12 @@ func envVars(rt *renderTemplate, contents []byte) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// hijackError refuses a secret key that would become a variable such as LD_PRELOAD or
+// PATH, which takes over the process (issue 18): the app does not start.
+func hijackError(rt *renderTemplate, key, name string) error {
+	return fmt.Errorf("template %s: key %q would set %s, which can take over the process: refused (rename the key or give the secret another prefix, vaultkube.io/env-prefix-%s)", rt.name, key, name, rt.name)
 }
 
 // unwrapKVv2 returns .data when obj has the shape of a KV v2 read ({data: {...},

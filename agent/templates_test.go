@@ -68,6 +68,12 @@ func TestParsePerms(t *testing.T) {
 		{"0888", 0, true},
 		{"rw-r--r--", 0, true},
 		{"17777", 0, true},
+		{"0777", 0o777, false},
+		// issue 18 item 5: permission bits only, no setuid, setgid or sticky bit
+		{"4755", 0, true},
+		{"02755", 0, true},
+		{"1777", 0, true},
+		{"7777", 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -200,6 +206,23 @@ func TestEnvVars(t *testing.T) {
 			contents: "postgres://u:p@h/db\n",
 			want:     map[string]string{"APP_DB_URL": "postgres://u:p@h/db"},
 		},
+		// issue 18 item 5: a secret key never becomes a variable that takes over the process
+		{
+			name: "key LD_PRELOAD is refused", rt: renderTemplate{name: "db", defaultData: true, envPrefix: "LD_"},
+			contents: `{"preload":"/tmp/x.so"}`, wantErr: `key "preload" would set LD_PRELOAD, which can take over the process`,
+		},
+		{
+			name: "key PATH with a prefix that completes it is refused", rt: renderTemplate{name: "p", envPrefix: "P"},
+			contents: `{"ath":"/evil"}`, wantErr: "would set PATH",
+		},
+		{
+			name: "key node_options is refused", rt: renderTemplate{name: "c", envPrefix: "NODE_"},
+			contents: `{"options":"--require /x.js"}`, wantErr: "would set NODE_OPTIONS",
+		},
+		{
+			name: "custom text named like a hijacking variable is refused", rt: renderTemplate{name: "path", envPrefix: ""},
+			contents: "/evil\n", wantErr: "would set PATH",
+		},
 		{
 			name: "default template with empty output", rt: renderTemplate{name: "db", defaultData: true},
 			contents: "", wantErr: "no data",
@@ -221,13 +244,17 @@ func TestEnvVars(t *testing.T) {
 
 func TestChildEnv(t *testing.T) {
 	ts := []*renderTemplate{{name: "db", destination: "env:db", defaultData: true}}
-	contents := map[string][]byte{"env:db": []byte(`{"data":{"password":"p","home":"/secret"},"metadata":{}}`)}
-	base := []string{"PATH=/bin", agentconfig.EnvVar + `={"mode":"exec"}`, "HOME=/root", "PASSWORD_HINT=x"}
+	contents := map[string][]byte{"env:db": []byte(`{"data":{"password":"p","lang":"de"},"metadata":{}}`)}
+	base := []string{"PATH=/bin", agentconfig.EnvVar + `={"mode":"exec"}`, "LANG=C", "PASSWORD_HINT=x"}
 	env, n, err := childEnv(base, ts, contents)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	assert.Equal(t, []string{"PATH=/bin", "PASSWORD_HINT=x", "HOME=/secret", "PASSWORD=p"}, env,
+	assert.Equal(t, []string{"PATH=/bin", "PASSWORD_HINT=x", "LANG=de", "PASSWORD=p"}, env,
 		"agent config removed, secrets win over and follow the inherited variables")
+
+	// issue 18: a secret never replaces HOME, PATH, LD_PRELOAD and the like
+	_, _, err = childEnv(base, ts, map[string][]byte{"env:db": []byte(`{"data":{"password":"p","home":"/secret"},"metadata":{}}`)})
+	assert.ErrorContains(t, err, `key "home" would set HOME, which can take over the process`)
 
 	_, _, err = childEnv(base, ts, map[string][]byte{})
 	assert.ErrorContains(t, err, "did not render")

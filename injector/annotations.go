@@ -129,7 +129,7 @@ var Annotations = []Annotation{
 	{Key: AnnFile, PerSecret: true, Implemented: true, Check: checkRelFile,
 		Doc: "File name (relative, may contain sub-directories, no `..`) for secret `<name>` inside the secrets volume."},
 	{Key: AnnPerms, PerSecret: true, Implemented: true, Check: checkPerms,
-		Doc: "Octal file mode of the rendered file of secret `<name>`, for example `0400`."},
+		Doc: "Octal file mode of the rendered file of secret `<name>`, for example `0400`: permission bits only, at most `0777` (setuid, setgid and sticky bits are refused)."},
 	{Key: AnnTemplate, PerSecret: true, Implemented: true,
 		Doc: "consul-template text for secret `<name>`; parsed at admission, a syntax error denies the pod."},
 	{Key: AnnTemplateFile, PerSecret: true, Implemented: true, Check: checkAbsPath,
@@ -147,7 +147,7 @@ var Annotations = []Annotation{
 	{Key: AnnTelemetry, PerSecret: true,
 		Doc: "Vault agent telemetry stanza parameter `<name>`."},
 	{Key: AnnSecretVolumePath, PerSecret: true, Bare: true, Default: "/vault/secrets", Implemented: true, Check: checkMountPath,
-		Doc: "Mount path of the secrets volume in the application containers; with `-<name>` only for that secret's file."},
+		Doc: "Mount path of the secrets volume in the application containers; with `-<name>` only for that secret's file. Absolute, without `..`, not `/`; cleaned (`/a//b/` is `/a/b`)."},
 	{Key: AnnPreserveSecretCase, PerSecret: true, Bare: true, Default: "false", Implemented: true, Check: checkBool,
 		Doc: "Keep the case of secret names in file names (they are lower-cased otherwise); bare for all secrets, `-<name>` for one."},
 	{Key: AnnContainers, Implemented: true, Check: checkNameList,
@@ -183,7 +183,8 @@ var Annotations = []Annotation{
 	{Key: AnnRequestsEphemeral, Flag: "--agent-requests-ephemeral", Implemented: true, Check: checkQuantity,
 		Doc: "Ephemeral storage request of the agent containers."},
 	{Key: AnnRevokeOnShutdown, Default: "false", Flag: "--revoke-on-shutdown", Implemented: true, Check: checkBool,
-		Doc: "The sidecar revokes its Vault token when it stops (in env mode, the agent the app runs under, when the app ends)."},
+		Doc: "Every agent revokes its Vault token when it is done with it: the sidecar when it stops, the agent an app runs under (env mode) when the app ends, an init agent when it exits (the sidecar logs in on its own; not when `agent-inject-token` hands the token to the app). " +
+			"Off by default as in vault-k8s: revoking a token also revokes the leases of the dynamic secrets read with it (an init agent's database credentials, for example)."},
 	{Key: AnnRevokeGrace, Default: "5",
 		Doc: "Seconds the sidecar waits for token revocation at shutdown."},
 	{Key: AnnNamespace, Flag: "--vault-namespace", Implemented: true,
@@ -277,7 +278,8 @@ var Extensions = []Annotation{
 			"The agent binary is copied into the pod by an init container and wraps each selected container's `command` " +
 			"(`vaultkube agent exec -- <command> <args>`), so the container must declare an explicit `command`."},
 	{Key: ExtEnvPrefix, PerSecret: true, Implemented: true, Check: checkEnvPrefix,
-		Doc: "Env mode: prefix of the variables made from secret `<name>` (each key K becomes PREFIX+K). Default: the upper-cased name and `_`."},
+		Doc: "Env mode: prefix of the variables made from secret `<name>` (each key K becomes PREFIX+K). Default: the upper-cased name and `_`. " +
+			"An empty prefix and prefixes such as `LD_` are refused; a key that would make a variable that takes over the process (`LD_*`, `PATH`, `HOME`, `BASH_ENV`, `NODE_OPTIONS`, `PYTHONPATH`, `JAVA_TOOL_OPTIONS`, ...) stops the agent before the app starts."},
 	{Key: ExtNativeSidecar, Implemented: true, Check: checkBool,
 		Doc: "`false` forces a classic sidecar; `true` forces a native sidecar (init container with `restartPolicy: Always`) even when the API server version is unknown."},
 	{Key: ExtTokenAudience, Default: DefaultTokenAudience, Flag: "--token-audience", Implemented: true,

@@ -500,9 +500,11 @@ func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
 		LogLevel:                   s.LogLevel,
 		LogFormat:                  s.LogFormat,
 	}
-	// an init container's token lives on in the sidecar's place; the sidecar's and the
-	// one an app runs under (env mode) end with their container
-	if mode == "sidecar" || mode == "exec" {
+	// agent-revoke-on-shutdown revokes every agent's token when it is done with it: the
+	// sidecar's when it stops, the app's agent's (env mode) when the app ends, and an init
+	// agent's when it exits (a sidecar logs in on its own), unless agent-inject-token
+	// hands that token to the app
+	if mode != "init" || !s.InjectToken {
 		c.RevokeOnShutdown = s.RevokeOnShutdown
 	}
 	if s.InjectToken && mode != "exec" {

@@ -13,6 +13,7 @@ import (
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
 
+	"github.com/vaultkube/vaultkube/internal/agentconfig"
 	"github.com/vaultkube/vaultkube/internal/kubeval"
 )
 
@@ -118,8 +119,11 @@ func checkURL(v string) error {
 
 func checkPerms(v string) error {
 	n, err := strconv.ParseUint(v, 8, 32)
-	if err != nil || n > 0o7777 {
+	if err != nil {
 		return fmt.Errorf("%q is not an octal file mode such as 0644", v)
+	}
+	if n > 0o777 {
+		return fmt.Errorf("%q: only permission bits up to 0777 are allowed (setuid, setgid and sticky bits are refused)", v)
 	}
 	return nil
 }
@@ -162,8 +166,8 @@ func checkAbsPath(v string) error {
 		return fmt.Errorf("%q has a forbidden character", v)
 	case hasDotDot(v):
 		return fmt.Errorf("%q has a .. element (path traversal)", v)
-	case v == "/":
-		return errors.New(`"/" is not allowed`)
+	case path.Clean(v) == "/":
+		return fmt.Errorf("%q is the root directory, which is not allowed", v)
 	}
 	return nil
 }
@@ -212,12 +216,18 @@ func splitList(v string) []string {
 	return out
 }
 
+// checkEnvPrefix accepts the prefix of env-mode variable names. An empty prefix would let a
+// secret's keys name any variable, and LD_ and the like name variables that take over the
+// process (the agent checks each whole name again when the keys are known).
 func checkEnvPrefix(v string) error {
 	if v == "" {
-		return nil
+		return errors.New("must not be empty: without a prefix the secret's keys could name any variable (PATH, LD_PRELOAD, ...)")
 	}
 	if errs := kubeval.IsEnvVarName(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid environment variable prefix", v)
+	}
+	if agentconfig.HijackingEnvPrefix(v) {
+		return fmt.Errorf("%q names variables that take over the process (LD_*, DYLD_*, BASH_FUNC_*, ...)", v)
 	}
 	return nil
 }

@@ -480,7 +480,7 @@ func TestInjectTokenAndRevoke(t *testing.T) {
 	assert.True(t, side.RevokeOnShutdown)
 	assert.Equal(t, "/etc/secrets/api", side.Templates[0].Destination)
 	initc := agentConfigOf(t, findContainer(out.Spec.InitContainers, InitContainerName))
-	assert.False(t, initc.RevokeOnShutdown, "the init container's token lives on in the sidecar's place")
+	assert.False(t, initc.RevokeOnShutdown, "the init container's token is handed to the app (agent-inject-token)")
 
 	// env mode: the agent the app runs under revokes its token when the app ends
 	out, _ = mustMutate(t, loadPod(t, "web", basic(ExtInjectEnv, "true", AnnRevokeOnShutdown, "true")), testConfig())
@@ -794,5 +794,66 @@ func TestTokenAudienceAndPlainHTTP(t *testing.T) {
 		_, warnings := mustMutate(t, loadPod(t, "web", basic()), cfg)
 		require.Len(t, warnings, 1)
 		assert.Contains(t, warnings[0], "the injector's --vault-address: Vault address http://vault.vault:8200 is plain http")
+	})
+}
+
+// Issue 18 item 5: env-mode prefixes that let a secret name any variable, permissions beyond
+// 0777 and secret-volume paths that are not clean are refused or normalised at admission;
+// agent-revoke-on-shutdown revokes the init agent's token too.
+func TestEnvPrefixPermsPathsAndInitRevoke(t *testing.T) {
+	refused := []struct {
+		name, key, value, want string
+	}{
+		{"empty env prefix", ExtEnvPrefix + "-db", "", "annotation " + ExtEnvPrefix + "-db: must not be empty"},
+		{"LD_ prefix", ExtEnvPrefix + "-db", "LD_", "annotation " + ExtEnvPrefix + `-db: "LD_" names variables that take over the process`},
+		{"lower-case ld_ prefix", ExtEnvPrefix + "-db", "ld_x", `"ld_x" names variables that take over the process`},
+		{"BASH_FUNC_ prefix", ExtEnvPrefix + "-db", "BASH_FUNC_", "take over the process"},
+		{"setuid perms", AnnPerms + "-db", "4755", "annotation " + AnnPerms + `-db: "4755": only permission bits up to 0777`},
+		{"sticky perms", AnnPerms + "-db", "1777", "setuid, setgid and sticky bits are refused"},
+		{"perms above 07777", AnnPerms + "-db", "17777", "only permission bits up to 0777"},
+		{"root volume path", AnnSecretVolumePath, "/", "annotation " + AnnSecretVolumePath + `: "/" is the root directory`},
+		{"root volume path, doubled slash", AnnSecretVolumePath, "//", `"//" is the root directory`},
+		{"root volume path, dot", AnnSecretVolumePath, "/./", "is the root directory"},
+		{"per-secret root volume path", AnnSecretVolumePath + "-db", "//.", "is the root directory"},
+		{"relative volume path", AnnSecretVolumePath, "vault/secrets", "is not an absolute path"},
+		{"volume path with ..", AnnSecretVolumePath, "/vault/../etc", "has a .. element"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Mutate(loadPod(t, "web", basic(ExtInjectEnv, "true", tc.key, tc.value)), testConfig())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	t.Run("0777 and a prefix that only the agent can judge pass", func(t *testing.T) {
+		out, _ := mustMutate(t, loadPod(t, "web", basic(AnnPerms+"-db", "0777", ExtInjectEnv, "true", ExtEnvPrefix+"-db", "L")), testConfig())
+		ac := agentConfigOf(t, findContainer(out.Spec.Containers, "web"))
+		assert.Equal(t, "L", ac.Templates[1].EnvPrefix)
+		assert.Equal(t, "0777", ac.Templates[1].Perms)
+	})
+	t.Run("secret-volume-path is cleaned", func(t *testing.T) {
+		out, _ := mustMutate(t, loadPod(t, "web", basic(AnnSecretVolumePath, "/etc//secrets/./", AnnSecretVolumePath+"-db", "/etc/secrets/")), testConfig())
+		web := findContainer(out.Spec.Containers, "web")
+		n := 0
+		for _, m := range web.VolumeMounts {
+			if m.Name == VolumeSecrets {
+				n++
+				assert.Equal(t, "/etc/secrets", m.MountPath)
+			}
+		}
+		assert.Equal(t, 1, n, "two spellings of one directory are one mount")
+		ac := agentConfigOf(t, findContainer(out.Spec.Containers, AgentContainerName))
+		assert.Equal(t, "/etc/secrets/api", ac.Templates[0].Destination)
+		assert.Equal(t, "/etc/secrets/db", ac.Templates[1].Destination)
+	})
+	t.Run("the init agent revokes its token as agent-revoke-on-shutdown says", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.NativeSidecar = NativeFalse
+		out, _ := mustMutate(t, loadPod(t, "web", basic(AnnRevokeOnShutdown, "true")), cfg)
+		assert.True(t, agentConfigOf(t, findContainer(out.Spec.InitContainers, InitContainerName)).RevokeOnShutdown)
+		out, _ = mustMutate(t, loadPod(t, "web", basic(AnnPrePopulateOnly, "true", AnnRevokeOnShutdown, "true")), cfg)
+		assert.True(t, agentConfigOf(t, findContainer(out.Spec.InitContainers, InitContainerName)).RevokeOnShutdown)
+		out, _ = mustMutate(t, loadPod(t, "web", basic()), cfg)
+		assert.False(t, agentConfigOf(t, findContainer(out.Spec.InitContainers, InitContainerName)).RevokeOnShutdown, "off by default, as in vault-k8s")
 	})
 }

@@ -309,7 +309,7 @@ func (p *parser) parse() *Spec {
 		Role:                       p.value(AnnRole, ""),
 		AuthType:                   p.value(AnnAuthType, cfg.AuthType),
 		AuthPath:                   p.value(AnnAuthPath, cfg.AuthPath),
-		SecretVolumePath:           p.value(AnnSecretVolumePath, "/vault/secrets"),
+		SecretVolumePath:           cleanPath(p.value(AnnSecretVolumePath, "/vault/secrets")),
 		DefaultTemplate:            p.value(AnnDefaultTemplate, cfg.DefaultTemplate),
 		StaticSecretRenderInterval: p.value(AnnStaticSecretRenderInterval, cfg.StaticSecretRenderInterval),
 		SetSecurityContext:         p.boolean(AnnSetSecurityContext, cfg.SetSecurityContext),
@@ -464,7 +464,7 @@ func (p *parser) secrets(s *Spec, entries []entry) []Secret {
 			LeftDelim:         p.perSecretValue(AnnLeftDelim, raw, "{{"),
 			RightDelim:        p.perSecretValue(AnnRightDelim, raw, "}}"),
 			File:              file,
-			MountPath:         p.perSecretValue(AnnSecretVolumePath, raw, s.SecretVolumePath),
+			MountPath:         cleanPath(p.perSecretValue(AnnSecretVolumePath, raw, s.SecretVolumePath)),
 			Perms:             perms,
 			ErrorOnMissingKey: p.perSecretBool(AnnErrorOnMissingKey, raw, false),
 		}
@@ -554,6 +554,15 @@ func isVaultImage(ref string) bool {
 		name = name[:i]
 	}
 	return name == "vault" || name == "vault-enterprise"
+}
+
+// cleanPath normalises a checked absolute path ("/vault//secrets/./" is "/vault/secrets"),
+// so that two spellings of one directory are one mount.
+func cleanPath(p string) string {
+	if p == "" {
+		return p
+	}
+	return path.Clean(p)
 }
 
 // isPlainHTTP reports whether a Vault address uses http:// (any case).

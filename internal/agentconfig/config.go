@@ -134,6 +134,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("agent config: staticSecretRenderInterval %q is not a positive duration", s)
 		}
 	}
+	if c.Mode == "exec" {
+		for _, t := range c.Templates {
+			switch {
+			case t.EnvPrefix == "":
+				return fmt.Errorf("agent config: template %s has no envPrefix: in exec mode its keys would name any variable (PATH, LD_PRELOAD, ...)", t.Name)
+			case HijackingEnvPrefix(t.EnvPrefix):
+				return fmt.Errorf("agent config: template %s: envPrefix %q names variables that take over the process", t.Name, t.EnvPrefix)
+			}
+		}
+	}
 	if s := c.Vault.ClientTimeout; s != "" {
 		if d, err := time.ParseDuration(s); err != nil || d < 0 {
 			return fmt.Errorf("agent config: vault.clientTimeout %q is not a duration", s)
