@@ -281,7 +281,8 @@ var Extensions = []Annotation{
 		Doc: "Env mode: prefix of the variables made from secret `<name>` (each key K becomes PREFIX+K). Default: the upper-cased name and `_`. " +
 			"An empty prefix and prefixes such as `LD_` are refused; a key that would make a variable that takes over the process (`LD_*`, `PATH`, `HOME`, `BASH_ENV`, `NODE_OPTIONS`, `PYTHONPATH`, `JAVA_TOOL_OPTIONS`, ...) stops the agent before the app starts."},
 	{Key: ExtNativeSidecar, Implemented: true, Check: checkBool,
-		Doc: "`false` forces a classic sidecar; `true` forces a native sidecar (init container with `restartPolicy: Always`) even when the API server version is unknown."},
+		Doc: "`false` forces a classic sidecar; `true` forces a native sidecar (init container with `restartPolicy: Always`) even on an API server older than 1.29. " +
+			"Without it, `--native-sidecar auto` uses a native sidecar unless the API server is known to be older than 1.29 (an unknown version counts as >= 1.29), so a Job's pod completes."},
 	{Key: ExtTokenAudience, Default: DefaultTokenAudience, Flag: "--token-audience", Implemented: true,
 		Doc: "Audience of the agent's projected service-account token. Give the Vault role the same audience (`vault write auth/kubernetes/role/<role> audience=vault ...`; `bound_audiences` for JWT auth): " +
 			"Vault then refuses tokens minted for other audiences, and the token the agent sends is not a valid API-server token. " +

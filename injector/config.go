@@ -55,8 +55,8 @@ type Config struct {
 	SetSecurityContext bool
 	RevokeOnShutdown   bool
 
-	// NativeSidecar is auto, true or false. Auto uses a native sidecar when ServerVersion
-	// is at least 1.29.
+	// NativeSidecar is auto, true or false. Auto uses a native sidecar unless ServerVersion
+	// is known and below 1.29.
 	NativeSidecar string
 	// ServerVersion is the API server's version (for example "v1.37.2"), set by the webhook
 	// from discovery; empty when unknown.
@@ -166,17 +166,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// ServerSupportsNativeSidecars reports whether ServerVersion is known and at least 1.29.
+// ServerSupportsNativeSidecars reports whether the API server serves native sidecars:
+// ServerVersion is at least 1.29, or unknown (empty or unreadable), since every supported
+// Kubernetes release is. Assuming less would give a Job's pod a classic sidecar that
+// keeps it running after its work is done.
 func (c Config) ServerSupportsNativeSidecars() bool {
 	if c.ServerVersion == "" {
-		return false
+		return true
 	}
 	if major, minor, ok := parseSimpleVersion(c.ServerVersion); ok {
 		return major > 1 || (major == 1 && minor >= 29)
 	}
 	v, err := kubeval.ParseGenericVersion(c.ServerVersion)
 	if err != nil {
-		return false
+		return true // unknown
 	}
 	return v.AtLeast(1, 29) // native sidecars are on by default from 1.29
 }

@@ -28,7 +28,7 @@ var goldenCases = []goldenCase{
 	{name: "native-sidecar", fixture: "web", ann: basic(
 		AnnTemplate+"-db", `{{ with secret "secret/data/db" }}postgres://{{ .Data.data.user }}:{{ .Data.data.password }}@db/app{{ end }}`,
 		AnnInitFirst, "true",
-	), cfg: func(c *Config) { c.ServerVersion = "v1.37.2" }},
+	), cfg: func(c *Config) { c.NativeSidecar, c.ServerVersion = NativeAuto, "v1.37.2" }},
 	{name: "prepopulate-only-files", fixture: "web", ann: basic(
 		AnnPrePopulateOnly, "true",
 		AnnFile+"-db", "config/db.env",
@@ -58,9 +58,9 @@ var goldenCases = []goldenCase{
 		AnnService:         "https://vault.example.com:8200",
 		ExtTokenAudience:   "vault",
 		AnnGoMaxProcs:      "1",
-	}, cfg: func(c *Config) { c.ServerVersion = "v1.37.2" }},
+	}, cfg: func(c *Config) { c.NativeSidecar, c.ServerVersion = NativeAuto, "v1.37.2" }},
 	{name: "init-first-before-existing-init", fixture: "job-no-automount", ann: basic(AnnInitFirst, "true", AnnRole, "migrate"),
-		cfg: func(c *Config) { c.ServerVersion = "v1.28.0" }},
+		cfg: func(c *Config) { c.NativeSidecar, c.ServerVersion = NativeAuto, "v1.28.0" }},
 	{name: "env-mode", fixture: "web", ann: basic(
 		ExtInjectEnv, "true",
 		ExtEnvPrefix+"-api", "API_",

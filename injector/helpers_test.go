@@ -39,10 +39,13 @@ func loadPod(t testing.TB, name string, ann map[string]string) *podspec.Pod {
 	return &pod
 }
 
-// testConfig is DefaultConfig with a Vault address, as the webhook would pass it.
+// testConfig is DefaultConfig with a Vault address, as the webhook would pass it, and
+// classic sidecars (--native-sidecar=false), whose agent most tests look for in
+// Spec.Containers. Tests of native sidecars and of auto set NativeSidecar themselves.
 func testConfig() Config {
 	c := DefaultConfig()
 	c.VaultAddress = "https://vault.vault.svc:8200"
+	c.NativeSidecar = NativeFalse
 	return c
 }
 

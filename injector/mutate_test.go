@@ -58,7 +58,9 @@ func TestSidecarKinds(t *testing.T) {
 		wantSidecar bool
 		wantProbe   bool
 	}{
-		{name: "auto, version unknown", native: NativeAuto, wantInit: true, wantSidecar: true},
+		// issue 18 item 6: every supported Kubernetes release has native sidecars
+		{name: "auto, version unknown", native: NativeAuto, wantNative: true, wantProbe: true},
+		{name: "auto, version unreadable", native: NativeAuto, version: "not-a-version", wantNative: true, wantProbe: true},
 		{name: "auto, 1.28", native: NativeAuto, version: "v1.28.5", wantInit: true, wantSidecar: true},
 		{name: "auto, 1.29", native: NativeAuto, version: "v1.29.0", wantNative: true, wantProbe: true},
 		{name: "auto, 1.37", native: NativeAuto, version: "v1.37.2+k3s1", wantNative: true, wantProbe: true},

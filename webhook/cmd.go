@@ -141,7 +141,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.RunAsSameUser, "run-as-same-user", c.RunAsSameUser, "run the agents as the first application container's user")
 	fs.BoolVar(&c.SetSecurityContext, "set-security-context", c.SetSecurityContext, "give the agent containers a restrictive securityContext")
 	fs.BoolVar(&c.RevokeOnShutdown, "revoke-on-shutdown", c.RevokeOnShutdown, "sidecars revoke their Vault token when they stop")
-	fs.StringVar(&c.NativeSidecar, "native-sidecar", c.NativeSidecar, "inject a native sidecar (init container with restartPolicy Always): auto (API server >= 1.29), true or false")
+	fs.StringVar(&c.NativeSidecar, "native-sidecar", c.NativeSidecar, "inject a native sidecar (init container with restartPolicy Always): auto (unless the API server is known to be older than 1.29; an unknown version counts as >= 1.29, as every supported release is), true or false")
 	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "audience of the agents' projected service-account token; give the Vault role the same audience (empty: the API server's default, which makes the token valid against the API server)")
 	fs.Int64Var(&c.TokenExpirationSeconds, "token-expiration-seconds", c.TokenExpirationSeconds, "lifetime of the agents' projected service-account token")
 	fs.StringVar(&c.SecretsVolumeSizeLimit, "secrets-volume-size-limit", c.SecretsVolumeSizeLimit, "sizeLimit of the memory emptyDir holding rendered secrets")
@@ -254,7 +254,7 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 			if o.kubeReachable() {
 				go o.discoverVersion(ctx, h)
 			} else {
-				log.Info("API server version unknown and no API access: classic sidecars under --native-sidecar=auto (set --kubernetes-version or --native-sidecar=true)")
+				log.Info("API server version unknown and no API access: native sidecars under --native-sidecar=auto, as every supported Kubernetes release has them (set --kubernetes-version or --native-sidecar=false for an older API server)")
 			}
 		}
 	} else {

@@ -158,7 +158,8 @@ func TestMutatePatches(t *testing.T) {
 	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
 		names = append(names, c.Name)
 	}
-	assert.Equal(t, []string{"vault-agent-init", "web", "vault-agent"}, names)
+	// version unknown: a native sidecar, as every supported Kubernetes release has them (issue 18)
+	assert.Equal(t, []string{"vault-agent", "web"}, names)
 	assert.Equal(t, "kube-api-access-x7k2p", pod.Spec.Volumes[0].Name, "existing volumes stay")
 }
 

@@ -49,7 +49,7 @@ current-context: c
 	o.Injector.VaultAddress = "https://vault:8200"
 	o.log = slog.New(slog.DiscardHandler)
 	h := NewHandler(o.Injector, nil, nil)
-	assert.False(t, h.Config().ServerSupportsNativeSidecars())
+	assert.True(t, h.Config().ServerSupportsNativeSidecars(), "unknown version: assumed >= 1.29 (issue 18)")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	o.discoverVersion(ctx, h)
@@ -64,5 +64,6 @@ func TestDiscoverVersionWithoutAPI(t *testing.T) {
 	o.log = slog.New(slog.DiscardHandler)
 	h := NewHandler(o.Injector, nil, nil)
 	o.discoverVersion(context.Background(), h)
-	assert.Empty(t, h.Config().ServerVersion, "no API: the version stays unknown, classic sidecars")
+	assert.Empty(t, h.Config().ServerVersion, "no API: the version stays unknown")
+	assert.True(t, h.Config().ServerSupportsNativeSidecars(), "unknown version: native sidecars, so Jobs complete")
 }
