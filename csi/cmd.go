@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -156,6 +158,12 @@ func (o *ProviderOptions) Run(ctx context.Context) error {
 		log = slog.New(slog.NewTextHandler(os.Stderr, hopts))
 	} else {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	}
+	// consul-template logs through the standard logger, at TRACE for every template read.
+	if lvl > slog.LevelDebug {
+		stdlog.SetOutput(io.Discard)
+	} else {
+		stdlog.SetOutput(os.Stderr)
 	}
 	socket, _ := SocketPath(o.Endpoint)
 	m := NewMetrics(nil)
