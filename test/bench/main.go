@@ -8,7 +8,10 @@
 //   - kubectl vault: `kubectl vault status` vs three sequential `kubectl exec … vault
 //     status -format=json` on the local cluster's Vault pods (read-only);
 //   - snapshot save peak memory on a snapshot of >= 200 MB of the local cluster's Vault
-//     (filled once; needs the unsealed Vault that make demo leaves).
+//     (filled once; needs the unsealed Vault that make demo leaves);
+//   - csi: the CSI provider's Mount in process against a Vault dev server with JWT auth:
+//     latency cold and warm, logins per pod, back-to-back mounts (no peer: vault-csi-provider
+//     is BUSL-licensed; `-only csi` runs it alone).
 //
 // hack/bench.sh builds the binaries and runs it (`make bench`). A peer or a cluster that is
 // missing gives a "SKIPPED: reason" line, never silence. It exits 1 when a comparison fails
@@ -35,6 +38,7 @@ func main() {
 		snapshotS string
 		snapMB    int
 		goBench   string
+		co        csiOptions
 	)
 	flag.StringVar(&ao.vaultkube, "vaultkube", "bin/vaultkube", "vaultkube binary (injector)")
 	flag.StringVar(&ao.vaultK8s, "vault-k8s", "", "vault-k8s v1.6.2 wrapper binary (built by hack/bench.sh)")
@@ -58,7 +62,9 @@ func main() {
 	flag.StringVar(&snapshotS, "snapshot-skip", "", "why snapshot save is not measured (empty: it runs)")
 	flag.IntVar(&snapMB, "snapshot-mb", 200, "size of the snapshot for the snapshot save measurement")
 	flag.StringVar(&goBench, "go-bench", "", "outcome of the Go benchmarks run before (ok, FAILED, or a skip reason) for the summary")
-	flag.StringVar(&only, "only", "", "run one section: injector, agent, status, snapshot")
+	flag.StringVar(&co.skip, "csi-skip", "", "why the CSI provider cannot be measured")
+	flag.IntVar(&co.mounts, "csi-mounts", 200, "mounts per CSI latency figure (cold and warm, 1 and 10 objects)")
+	flag.StringVar(&only, "only", "", "run one section: injector, agent, status, snapshot, csi")
 	runs := flag.Int("runs", 5, "runs of the injector, agent and status comparisons (median; memory: max)")
 	flag.Parse()
 	if ao.client != "lean" && ao.client != "net/http" {
@@ -80,7 +86,8 @@ func main() {
 	if snapshotS != "" {
 		sn.status.skip = snapshotS
 	}
-	sections := run(only, ao, ag, so, sn, os.Stdout)
+	co.vault, co.dir = ag.vault, dir
+	sections := run(only, ao, ag, so, sn, co, os.Stdout)
 	switch goBench {
 	case "", "ok":
 	case "FAILED":
@@ -104,7 +111,7 @@ func main() {
 	}
 }
 
-func run(only string, ao admissionOptions, ag agentOptions, so statusOptions, sn snapshotOptions, out io.Writer) []*section {
+func run(only string, ao admissionOptions, ag agentOptions, so statusOptions, sn snapshotOptions, co csiOptions, out io.Writer) []*section {
 	var sections []*section
 	heading := func(name string) { fmt.Fprintf(out, "\n== %s ==\n", name) }
 	if only == "" || only == "injector" {
@@ -122,6 +129,10 @@ func run(only string, ao admissionOptions, ag agentOptions, so statusOptions, sn
 	if only == "" || only == "snapshot" {
 		heading("kubectl vault snapshot save: peak memory")
 		sections = append(sections, runSnapshot(sn, out))
+	}
+	if only == "" || only == "csi" {
+		heading("CSI provider: Mount against a Vault dev server (JWT login, KV v2)")
+		sections = append(sections, runCSI(co, out))
 	}
 	return sections
 }
