@@ -7,12 +7,16 @@
 #   agent          vaultkube-agent vs vault agent on a dev Vault (agent/bench)
 #   kubectl vault  status vs 3 × kubectl exec … vault status, on the local cluster if it runs
 #                  (read-only: this script never starts, stops or changes the cluster)
-#   Go benchmarks  go test -bench of injector/, webhook/, agent/...
+#   csi            the CSI provider's Mount in process against a dev Vault with JWT login: cold
+#                  and warm latency, logins per pod, back-to-back mounts (no peer: vault-csi-provider
+#                  is BUSL-licensed; alone: go run ./test/bench -only csi)
+#   Go benchmarks  go test -bench of injector/, webhook/, agent/..., csi/
 #
 # Environment: BENCH_REQUESTS (2000), BENCH_RUNS (5: runs of the injector, agent and status
 # comparisons, summed up as their median; memory: the largest), BENCH_BENCHTIME (200x),
 # BENCH_CLIENT (lean: the admission client of test/bench; net/http: Go's http.Client, as
-# before 2026-12-03), BENCH_SKIP_GO_BENCH=1 to leave out the Go benchmarks.
+# before 2026-12-03), BENCH_SKIP_GO_BENCH=1 to leave out the Go benchmarks, BENCH_CSI_MOUNTS
+# (200: mounts per CSI latency figure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/lib.sh
@@ -91,7 +95,8 @@ build_vault_k8s() {
 
 args=(-vaultkube "$INJECTOR" -kubectl-vault bin/kubectl-vault -agent "$AGENT"
   -vault "$VK_BIN/vault" -kubectl "$VK_BIN/kubectl" -kubeconfig "$VK_KUBECONFIG"
-  -requests "$REQUESTS" -runs "$RUNS" -client "${BENCH_CLIENT:-lean}")
+  -requests "$REQUESTS" -runs "$RUNS" -client "${BENCH_CLIENT:-lean}"
+  -csi-mounts "${BENCH_CSI_MOUNTS:-200}")
 
 if vault_k8s=$(timed "vault-k8s $VAULT_K8S_VERSION" build_vault_k8s); then
   args+=(-vault-k8s "$vault_k8s")
@@ -101,6 +106,7 @@ fi
 
 if [ ! -x "$VK_BIN/vault" ]; then
   args+=(-agent-skip "no Vault binary at $VK_BIN/vault: run \`make deps\`")
+  args+=(-csi-skip "no Vault binary at $VK_BIN/vault: run \`make deps\`")
 else
   go build -o "$work/agent-bench" ./agent/bench || die "go build ./agent/bench failed"
   args+=(-agent-bench "$work/agent-bench")
@@ -122,7 +128,7 @@ else
   printf '\n== Go benchmarks (go test -bench . -benchmem -benchtime %s) ==\n' "$BENCHTIME"
   # agent/... finds Vault at $VK_BIN/vault.
   { VAULTKUBE_VAULT_BIN=$VK_BIN/vault go test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" \
-    ./injector/ ./webhook/ ./agent/... 2>&1; echo $? >"$work/gobench.rc"; } | grep -v '^PASS$'
+    ./injector/ ./webhook/ ./agent/... ./csi/ 2>&1; echo $? >"$work/gobench.rc"; } | grep -v '^PASS$'
   if [ "$(cat "$work/gobench.rc")" != 0 ]; then
     echo "FAILED: the Go benchmarks above"
     args+=(-go-bench FAILED)

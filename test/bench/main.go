@@ -94,7 +94,7 @@ func main() {
 		sections = append(sections, &section{name: "go test -bench", err: errors.New("see the Go benchmarks above")})
 	default:
 		s := &section{name: "go test -bench"}
-		s.skipped("injector/, webhook/, agent/...", goBench)
+		s.skipped("injector/, webhook/, agent/..., csi/", goBench)
 		sections = append(sections, s)
 	}
 	os.RemoveAll(dir)
