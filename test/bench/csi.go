@@ -83,6 +83,7 @@ func runCSI(o csiOptions, out io.Writer) *section {
 		return s
 	}
 	o.mounts = max(o.mounts, 2)
+	fmt.Fprintf(out, "%d CPUs, load average %s before the run (other processes share them: figures are noisy under load)\n", runtime.NumCPU(), loadAverage())
 	dir, err := os.MkdirTemp(o.dir, "csi-")
 	if err != nil {
 		s.err = err
@@ -295,6 +296,18 @@ func (b *csiBench) pods(prefix string, n int) ([]csiPod, error) {
 	return out, nil
 }
 
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -433,8 +446,8 @@ func (b *csiBench) measure(o csiOptions, s *section, out io.Writer) error {
 	fmt.Fprintf(out, "back-to-back: %d mounts of %d objects for %d new pods from %d goroutines: %s in all, %.0f mounts/s, median %s, p99 %s, max %s, %.0f logins, %.0f Vault reads\n",
 		csiB2BMounts, csiSecrets, csiB2BPods, csiB2BWorkers, ms(total), rate, ms(median(ds)), ms(percentile(ds, 99)), ms(percentile(ds, 100)),
 		m.Logins.Value()-l0, m.Reads.Value()-r0)
-	fmt.Fprintf(out, "  CPU meanwhile: Vault %s, the bench (provider and callers) %s: %.0f%% of the machine's %d CPUs (a client-side limiter would leave them idle)\n",
-		ms(vcpu), ms(scpu), 100*busy, runtime.NumCPU())
+	fmt.Fprintf(out, "  CPU meanwhile: Vault %s, the bench (provider and callers) %s: %.0f%% of the machine's %d CPUs, load average now %s (a client-side limiter would leave the CPUs idle with nothing else running)\n",
+		ms(vcpu), ms(scpu), 100*busy, runtime.NumCPU(), loadAverage())
 	if warm := figs[fmt.Sprintf("warm, %d object(s) (same pod: cached token)", csiSecrets)].med; warm > 0 {
 		fmt.Fprintf(out, "  one caller, warm %d-object mounts in a row: %.0f mounts/s (1 / median)\n", csiSecrets, 1/warm.Seconds())
 	}
