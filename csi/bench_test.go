@@ -68,11 +68,18 @@ func benchAttributes(addr, podUID string, n int) string {
 		"token": "header.payload-of-" + podUID + ".signature", "expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	}})
 	b, _ := json.Marshal(map[string]string{
-		"roleName": "bench", "vaultAddress": addr, "vaultAuthMountPath": "jwt", "audience": "vault",
-		"objects":   objs.String(),
-		attrPodName: "pod-" + podUID, attrPodNamespace: "bench", attrPodUID: podUID, attrServiceAccount: "app",
+		"roleName":                     "bench",
+		"vaultAddress":                 addr,
+		"vaultAuthMountPath":           "jwt",
+		"audience":                     "vault",
+		"objects":                      objs.String(),
+		"secretProviderClass":          "bench",
+		"csi.storage.k8s.io/ephemeral": "false",
+		attrPodName:                    "pod-" + podUID,
+		attrPodNamespace:               "bench",
+		attrPodUID:                     podUID,
+		attrServiceAccount:             "app",
 		attrTokens:                     string(toks),
-		"csi.storage.k8s.io/ephemeral": "false", "secretProviderClass": "bench",
 	})
 	return string(b)
 }
