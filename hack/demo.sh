@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: the local cluster, Vault as the official chart
 # deploys it (3 raft pods) initialised and unsealed with `kubectl vault`, the vaultkube
-# injector, and a pod that receives a secret from Vault through the injected agent.
+# injector, and a pod that receives a secret from Vault through the injected agent; the real
+# Secrets Store CSI Driver with the vaultkube CSI provider, and a pod with a CSI volume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -37,17 +38,23 @@ vault kv put secret/demo username=demo-user password=s3cr3t-from-vault >/dev/nul
 vault auth list -format=json | grep -q "\"kubernetes/\"" || vault auth enable kubernetes >/dev/null
 vault write auth/kubernetes/config kubernetes_host=https://kubernetes.default.svc >/dev/null
 printf "path \"secret/data/demo\" { capabilities = [\"read\"] }\n" | vault policy write demo - >/dev/null
-vault write auth/kubernetes/role/demo bound_service_account_names=demo bound_service_account_namespaces=demo token_policies=demo ttl=1h >/dev/null
+vault write auth/kubernetes/role/demo bound_service_account_names=demo bound_service_account_namespaces=demo token_policies=demo ttl=1h audience=vault >/dev/null
 '
 unset ROOT
 
 timed "injector" test/cluster/injector.sh up
+timed "csi driver" test/cluster/csi.sh up
+timed "csi provider" test/cluster/csi.sh provider
 
 # --- a pod that receives the secret ---------------------------------------------------------
 kubectl_vk -n demo delete pod demo --ignore-not-found --wait=true >/dev/null 2>&1 || true
 # Retry while kube-proxy programs the injector's new endpoint.
 wait_for "the injector to admit the demo pod" 60 kubectl_vk apply -f test/cluster/manifests/demo.yaml
 kubectl_vk -n demo wait --for=condition=Ready pod/demo --timeout 180s >/dev/null
+kubectl_vk -n demo delete pod demo-csi --ignore-not-found --wait=true >/dev/null 2>&1 || true
+kubectl_vk apply -f test/cluster/manifests/demo-csi.yaml >/dev/null
+kubectl_vk -n demo wait --for=condition=Ready pod/demo-csi --timeout 180s >/dev/null
+wait_for "the driver to sync Secret demo/demo-synced" 60 kubectl_vk -n demo get secret demo-synced
 log "pod demo/demo is running; its containers: $(kubectl_vk -n demo get pod demo -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}')"
 
 cat <<TXT
@@ -56,15 +63,22 @@ cat <<TXT
 Started (all inside the network namespace '$VK_NETNS', node address $VK_NODE_IP):
   etcd, kube-apiserver (https://$VK_NODE_IP:6443), kube-controller-manager, kube-scheduler,
   containerd + runc, kubelet, kube-proxy, CoreDNS; Vault (StatefulSet vault, 3 raft pods,
-  unsealed); the vaultkube injector (namespace vaultkube).
+  unsealed); the vaultkube injector (namespace vaultkube); the Secrets Store CSI Driver
+  (kube-system) and the vaultkube CSI provider (namespace vaultkube).
   Logs: $VK_STATE/logs   Keys and root token: $INIT (0600)
 
 The secret as the app container sees it (/vault/secrets/demo):
 $(kubectl_vk -n demo exec demo -c app -- /bin/cat /vault/secrets/demo)
 
+The same secret through a CSI volume (pod demo-csi, /mnt/secrets/username):
+$(kubectl_vk -n demo exec demo-csi -- /bin/cat /mnt/secrets/username)
+and in the Kubernetes Secret demo-synced that the driver keeps in sync:
+$(kubectl_vk -n demo get secret demo-synced -o jsonpath='{.data.username}' | base64 -d)
+
 Try:
   export KUBECONFIG=$VK_KUBECONFIG PATH=$VK_BIN:\$PATH
   bin/kubectl-vault -n vault status
   kubectl -n demo exec demo -c app -- cat /vault/secrets/demo
+  kubectl -n demo exec demo-csi -- ls -l /mnt/secrets
   make cluster-down        # stop everything
 TXT
