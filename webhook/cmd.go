@@ -34,8 +34,10 @@ type InjectorOptions struct {
 	MetricsListen string
 	// DecisionCacheSize is how many recent pod objects get their answer remembered.
 	DecisionCacheSize int
-	TLSCertFile       string
-	TLSKeyFile        string
+	// MaxConcurrent bounds the admission requests decided at once (0: no limit).
+	MaxConcurrent int
+	TLSCertFile   string
+	TLSKeyFile    string
 	// KubernetesVersion overrides the API server version used by --native-sidecar=auto.
 	KubernetesVersion string
 	Kubeconfig        string
@@ -64,6 +66,7 @@ func NewInjectorOptions() *InjectorOptions {
 		LogFormat:         "json",
 		ShutdownDelay:     5 * time.Second,
 		DecisionCacheSize: DefaultDecisionCacheSize,
+		MaxConcurrent:     DefaultMaxConcurrent,
 		MaxProcs:          DefaultMaxProcs,
 		AutoTLS:           DefaultAutoTLSOptions(),
 		Injector:          injector.DefaultConfig(),
@@ -109,6 +112,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	c := &o.Injector
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve HTTPS on")
 	fs.StringVar(&o.MetricsListen, "metrics-listen", o.MetricsListen, "also serve /metrics, /healthz and /readyz over plain HTTP on this address (empty: only on --listen)")
+	fs.IntVar(&o.MaxConcurrent, "max-concurrent-requests", o.MaxConcurrent, "admission requests decided at once; more are answered 429 (Too Many Requests) at once instead of queueing; 0: no limit")
 	fs.IntVar(&o.DecisionCacheSize, "decision-cache-size", o.DecisionCacheSize, "remember the answer for this many recent pod objects (the pods of a ReplicaSet arrive identical); 0: off")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate file (reloaded when it changes); with --tls-key-file, no Kubernetes access is needed")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key file (reloaded when it changes)")
@@ -210,6 +214,9 @@ func (o *InjectorOptions) Validate() error {
 	if o.MaxProcs < 0 || o.MaxProcs > 1024 {
 		return fmt.Errorf("--max-procs must be between 0 (no cap) and 1024, got %d", o.MaxProcs)
 	}
+	if o.MaxConcurrent < 0 {
+		return fmt.Errorf("--max-concurrent-requests must be 0 (no limit) or more, got %d", o.MaxConcurrent)
+	}
 	if o.DecisionCacheSize < 0 || o.DecisionCacheSize > 100000 {
 		return fmt.Errorf("--decision-cache-size must be between 0 and 100000, got %d", o.DecisionCacheSize)
 	}
@@ -239,6 +246,7 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 	reg := promexp.NewRegistry()
 	h := NewHandler(o.Injector, log, reg)
 	h.SetDecisionCacheSize(o.DecisionCacheSize)
+	h.SetMaxConcurrent(o.MaxConcurrent)
 	if o.onServe != nil {
 		o.onServe(h)
 	}

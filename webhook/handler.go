@@ -21,8 +21,18 @@ import (
 	"github.com/vaultkube/vaultkube/internal/promexp"
 )
 
-// maxBody bounds an AdmissionReview; the API server's own request limit is 3 MiB.
-const maxBody = 7 << 20
+// MaxBody bounds an AdmissionReview: the API server's own request limit is 3 MiB, and a
+// larger body is answered 413 without reading it all.
+const MaxBody = 3 << 20
+
+// DefaultMaxConcurrent is --max-concurrent-requests's default: admission requests decided
+// at once; beyond it the webhook answers 429 at once instead of queueing without bound.
+const DefaultMaxConcurrent = 64
+
+// maxNamespaceLabels bounds the distinct namespace label values of the metrics: later
+// namespaces (and names that are no namespace name) count under "other", so that requests
+// cannot grow the metrics without bound.
+const maxNamespaceLabels = 256
 
 // maxPooledBody bounds the request buffers kept for reuse (a pod is a few KiB).
 const maxPooledBody = 256 << 10
@@ -45,6 +55,8 @@ type Handler struct {
 	bodies sync.Pool
 	// patches holds the buffers patches are encoded into (*[]byte), likewise.
 	patches sync.Pool
+	// slots holds one token per admission request being decided; nil: no limit.
+	slots atomic.Pointer[chan struct{}]
 }
 
 type metrics struct {
@@ -53,12 +65,62 @@ type metrics struct {
 	injections *promexp.CounterVec
 	failures   *promexp.CounterVec
 	cacheHits  *promexp.Counter
+	namespaces labelSet
+}
+
+// labelSet bounds the values of a metric label taken from requests: the first max valid
+// values are kept, everything else is "other".
+type labelSet struct {
+	mu     sync.RWMutex
+	values map[string]string
+	max    int
+	valid  func(string) bool
+}
+
+func (l *labelSet) value(v string) string {
+	l.mu.RLock()
+	kept, ok := l.values[v]
+	l.mu.RUnlock()
+	if ok {
+		return kept
+	}
+	if !l.valid(v) {
+		return "other"
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if kept, ok := l.values[v]; ok {
+		return kept
+	}
+	if len(l.values) >= l.max {
+		return "other"
+	}
+	v = strings.Clone(v) // not a view of a request body
+	l.values[v] = v
+	return v
+}
+
+// isNamespaceName reports whether s can be a namespace's name (an RFC 1123 label).
+func isNamespaceName(s string) bool {
+	if s == "" || len(s) > 63 || s == "other" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func newMetrics(reg *promexp.Registry) *metrics {
 	return &metrics{
 		requests: reg.NewCounterVec("vaultkube_injector_requests_total",
-			"Admission requests by result (allowed, patched, denied, invalid).", "result"),
+			"Admission requests by result (allowed, patched, denied, invalid, throttled).", "result"),
 		latency: reg.NewHistogram("vaultkube_injector_request_duration_seconds", "Time to answer an admission request.",
 			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}),
 		injections: reg.NewCounterVec("vaultkube_injector_injections_total",
@@ -67,8 +129,13 @@ func newMetrics(reg *promexp.Registry) *metrics {
 			"Pods denied (invalid annotations or internal errors), by namespace.", "namespace"),
 		cacheHits: reg.NewCounter("vaultkube_injector_decision_cache_hits_total",
 			"Admission requests answered from the decision cache (identical pods, as a ReplicaSet's)."),
+		namespaces: labelSet{values: map[string]string{}, max: maxNamespaceLabels, valid: isNamespaceName},
 	}
 }
+
+// injected and failed count a pod by namespace, with the label bounded.
+func (m *metrics) injected(ns string) { m.injections.Inc(m.namespaces.value(ns)) }
+func (m *metrics) failed(ns string)   { m.failures.Inc(m.namespaces.value(ns)) }
 
 // NewHandler returns the webhook's HTTP handler. reg receives the metrics (it comes with
 // the Go and process metrics); it is also what /metrics serves. nil makes a new one.
@@ -81,6 +148,7 @@ func NewHandler(cfg injector.Config, log *slog.Logger, reg *promexp.Registry) *H
 	}
 	h := &Handler{mutate: injector.Mutate, log: log, metrics: newMetrics(reg), mux: http.NewServeMux()}
 	h.SetDecisionCacheSize(DefaultDecisionCacheSize)
+	h.SetMaxConcurrent(DefaultMaxConcurrent)
 	h.SetConfig(cfg)
 	h.ready.Store(true)
 	h.mux.HandleFunc("/mutate", h.serveMutate)
@@ -119,6 +187,17 @@ func (h *Handler) SetConfig(cfg injector.Config) {
 // for (see decisionCache); 0 turns the cache off.
 func (h *Handler) SetDecisionCacheSize(n int) { h.cache.Store(newDecisionCache(n)) }
 
+// SetMaxConcurrent sets how many admission requests are decided at once; more are
+// answered 429 (Too Many Requests) at once. 0 means no limit. Set it before serving.
+func (h *Handler) SetMaxConcurrent(n int) {
+	if n <= 0 {
+		h.slots.Store(nil)
+		return
+	}
+	ch := make(chan struct{}, n)
+	h.slots.Store(&ch)
+}
+
 // Config returns the current injector configuration.
 func (h *Handler) Config() injector.Config { return *h.cfg.Load() }
 
@@ -145,11 +224,30 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.ContentLength > MaxBody {
+		http.Error(w, tooLarge, http.StatusRequestEntityTooLarge)
+		return
+	}
+	if slots := h.slots.Load(); slots != nil {
+		select {
+		case *slots <- struct{}{}:
+			defer func() { <-*slots }()
+		default:
+			result = "throttled"
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("vaultkube injector: more than %d admission requests at once; retry", cap(*slots)), http.StatusTooManyRequests)
+			return
+		}
+	}
 	buf := getBuffer(&h.bodies)
 	defer putBuffer(&h.bodies, buf)
-	body, err := readBody(w, r, buf)
+	body, err := readBody(r, buf)
+	if errors.Is(err, errTooLarge) {
+		http.Error(w, tooLarge, http.StatusRequestEntityTooLarge)
+		return
+	}
 	if err != nil {
-		http.Error(w, "read body: "+err.Error(), http.StatusRequestEntityTooLarge)
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	req, apiVersion, err := decodeReview(body)
@@ -239,30 +337,25 @@ func appendReview(dst []byte, apiVersion string, resp *admissionResponse) []byte
 	return append(dst, "}}\n"...)
 }
 
-// readBody reads the request into *buf (grown as needed, and kept there for reuse): as
-// many bytes as Content-Length says when the client sent one (the API server does), else
-// until the end.
-func readBody(w http.ResponseWriter, r *http.Request, buf *[]byte) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	if r.ContentLength <= 0 || r.ContentLength > maxBody {
-		b := bytes.NewBuffer((*buf)[:0])
-		_, err := b.ReadFrom(body)
-		*buf = b.Bytes()
-		return *buf, err
-	}
-	if int64(cap(*buf)) < r.ContentLength {
-		*buf = make([]byte, r.ContentLength)
-	}
-	b := (*buf)[:r.ContentLength]
-	if _, err := io.ReadFull(body, b); err != nil {
+// tooLarge is the 413 answer's message.
+var tooLarge = fmt.Sprintf("vaultkube injector: the AdmissionReview is larger than %d MiB (the API server's own request limit)", MaxBody>>20)
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads the request into *buf (grown as the bytes arrive, and kept there for
+// reuse), at most MaxBody bytes: memory follows what the client sends, never what its
+// Content-Length claims.
+func readBody(r *http.Request, buf *[]byte) ([]byte, error) {
+	b := bytes.NewBuffer((*buf)[:0])
+	n, err := b.ReadFrom(io.LimitReader(r.Body, MaxBody+1))
+	*buf = b.Bytes()
+	if err != nil {
 		return nil, err
 	}
-	// the body must end where Content-Length said
-	var one [1]byte
-	if n, _ := body.Read(one[:]); n > 0 {
-		return nil, errors.New("body longer than Content-Length")
+	if n > MaxBody {
+		return nil, errTooLarge
 	}
-	return b, nil
+	return *buf, nil
 }
 
 // decide answers a request from the decision cache, or reviews it and remembers the answer.
@@ -279,9 +372,9 @@ func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
 		h.metrics.cacheHits.Inc()
 		switch d.outcome {
 		case "patched":
-			h.metrics.injections.Inc(req.Namespace)
+			h.metrics.injected(req.Namespace)
 		case "denied":
-			h.metrics.failures.Inc(req.Namespace)
+			h.metrics.failed(req.Namespace)
 			h.log.Info("pod denied", "namespace", req.Namespace, "uid", req.UID, "reason", d.reason, "cached", true)
 		}
 		return d.response(req.UID), d.outcome
@@ -308,7 +401,7 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic while mutating", "namespace", ns, "uid", req.UID, "panic", fmt.Sprint(r))
-			h.metrics.failures.Inc(ns)
+			h.metrics.failed(ns)
 			resp = deny(req, fmt.Sprintf("vaultkube injector internal error: %v", r))
 			result, final = "denied", false
 		}
@@ -317,12 +410,12 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 		return resp, result, "", true
 	}
 	if len(req.Object) == 0 || string(req.Object) == "null" {
-		h.metrics.failures.Inc(ns)
+		h.metrics.failed(ns)
 		return deny(req, "vaultkube injector: the request carries no pod"), "denied", "no pod", true
 	}
 	pod, err := podspec.DecodePod(req.Object)
 	if err != nil {
-		h.metrics.failures.Inc(ns)
+		h.metrics.failed(ns)
 		// not cached: decisionKey reads the object as JSON only, and may not tell a pod that
 		// does not decode apart from one that does
 		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), false
@@ -335,7 +428,7 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	out, warnings, err := h.mutate(&pod, *cfg)
 	resp.Warnings = warnings
 	if err != nil {
-		h.metrics.failures.Inc(ns)
+		h.metrics.failed(ns)
 		h.log.Info("pod denied", "namespace", ns, "name", podName(&pod), "uid", req.UID, "reason", err.Error())
 		d := deny(req, err.Error())
 		d.Warnings = warnings
@@ -346,7 +439,7 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	}
 	ops, err := injector.Patch(&pod, out)
 	if err != nil {
-		h.metrics.failures.Inc(ns)
+		h.metrics.failed(ns)
 		return deny(req, "vaultkube injector: "+err.Error()), "denied", "", false
 	}
 	if len(ops) == 0 {
@@ -356,13 +449,13 @@ func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result
 	patch, err := injector.AppendPatch((*pb)[:0], ops)
 	if err != nil {
 		putBuffer(&h.patches, pb)
-		h.metrics.failures.Inc(ns)
+		h.metrics.failed(ns)
 		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied", "", false
 	}
 	*pb = patch
 	pt := "JSONPatch"
 	resp.Patch, resp.PatchType, resp.patchBuffer = patch, &pt, pb
-	h.metrics.injections.Inc(ns)
+	h.metrics.injected(ns)
 	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
 	return resp, "patched", "", true
 }

@@ -238,7 +238,7 @@ func TestMutateBadRequests(t *testing.T) {
 		{"not json", http.MethodPost, "application/json", "{", http.StatusBadRequest},
 		{"no request", http.MethodPost, "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, http.StatusBadRequest},
 		{"wrong content type", http.MethodPost, "text/plain", "{}", http.StatusUnsupportedMediaType},
-		{"too big", http.MethodPost, "application/json", `{"x":"` + strings.Repeat("a", maxBody) + `"}`, http.StatusRequestEntityTooLarge},
+		{"too big", http.MethodPost, "application/json", `{"x":"` + strings.Repeat("a", MaxBody) + `"}`, http.StatusRequestEntityTooLarge},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
