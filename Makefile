@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/vaultkube/vaultkube/internal/version.Version=$(VE
 	-X github.com/vaultkube/vaultkube/internal/version.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-unit e2e bench demo image cluster-up cluster-down lint deps packages clean help
+.PHONY: all build test chart-lint test-unit e2e bench demo image cluster-up cluster-down lint deps packages clean help
 
 all: build
 
@@ -36,7 +36,11 @@ test-unit: ## Unit tests (no cluster).
 e2e: deps build ## End-to-end tests against the real local cluster (started if not running).
 	hack/e2e.sh
 
-test: lint test-unit e2e ## Everything: lint, unit tests, e2e.
+chart-lint: ## The Helm chart: helm lint --strict, golden helm template output, schema (helm v4 from hack/helm.sh).
+	hack/helm.sh >/dev/null
+	$(GO) test -count=1 ./charts/
+
+test: lint chart-lint test-unit e2e ## Everything: lint, chart, unit tests, e2e.
 
 bench: deps build ## Benchmarks with comparisons against the peers.
 	hack/bench.sh
