@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,20 +58,23 @@ type PivotOptions struct {
 
 // pivotJournal records a pivot run so that an interrupted one resumes where it stopped.
 type pivotJournal struct {
-	StatefulSet    string    `json:"statefulSet"`
-	Namespace      string    `json:"namespace"`
-	Replicas       int32     `json:"replicas"`
-	Pod0           string    `json:"pod0"`
-	NodeID         string    `json:"nodeID"`
-	Snapshot       string    `json:"snapshot"`
-	SourceAddr     string    `json:"sourceAddr,omitempty"`
-	SnapshotSHA256 string    `json:"snapshotSHA256"`
-	Backup         string    `json:"backup"`
-	Peers          []string  `json:"peersToRemove"`
-	PVCs           []string  `json:"pvcsToDelete"`
-	Done           []string  `json:"done"`
-	Started        time.Time `json:"started"`
-	Updated        time.Time `json:"updated"`
+	StatefulSet    string   `json:"statefulSet"`
+	Namespace      string   `json:"namespace"`
+	Replicas       int32    `json:"replicas"`
+	Pod0           string   `json:"pod0"`
+	NodeID         string   `json:"nodeID"`
+	Snapshot       string   `json:"snapshot"`
+	SourceAddr     string   `json:"sourceAddr,omitempty"`
+	SnapshotSHA256 string   `json:"snapshotSHA256"`
+	Backup         string   `json:"backup"`
+	Peers          []string `json:"peersToRemove"`
+	PVCs           []string `json:"pvcsToDelete"`
+	// RestoreSent is set just before the snapshot goes to pod 0: only then may a sealed
+	// pod 0 on resume be the restore's doing (a restarted pod is sealed too).
+	RestoreSent bool      `json:"restoreSent,omitempty"`
+	Done        []string  `json:"done"`
+	Started     time.Time `json:"started"`
+	Updated     time.Time `json:"updated"`
 }
 
 func (j *pivotJournal) done(step string) bool {
@@ -106,7 +110,10 @@ holds, scale to one replica, delete the other pods' PVCs, restore the snapshot w
 keeps the target's cached seal configuration, so the source keys only work after a restart),
 unseal with the source keys, scale back, unseal the new pods. A journal (--journal, a local
 file) records each finished step (a local file, or configmap:NAME to resume from another machine): after an
-interruption, --resume continues where it stopped.
+interruption, --resume continues where it stopped. A resumed run does not trust the journal
+alone: its StatefulSet must own the Vault pods, the PVCs to delete are computed again from
+the StatefulSet, the snapshot must still match the checksum the journal took at the start,
+and a sealed pod 0 counts as restored only if the journal says the snapshot was sent.
 Needs --vault-token-file: a token of the target Vault (step-down, remove-peer, snapshots).
 With --source-addr the source's seal configuration is checked against the keys and its
 snapshot is taken over its API (token in a header) into --snapshot (default
@@ -228,6 +235,9 @@ func (o *PivotOptions) Run(ctx context.Context) error {
 		if o.Snapshot != "" && o.Snapshot != j.Snapshot {
 			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s is for snapshot %s, not %s", o.journal, j.Snapshot, o.Snapshot)}
 		}
+		if err := o.checkResumedTarget(ctx); err != nil {
+			return err
+		}
 		fmt.Fprintf(o.ErrOut, "Resuming the pivot of StatefulSet %s from %s (%d steps done).\n", j.StatefulSet, o.journal, len(j.Done))
 	} else {
 		j, err := o.preflight(ctx)
@@ -272,6 +282,46 @@ func (o *PivotOptions) Run(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(o.ErrOut, "Pivot done: every pod serves the source's data and unseals with the source keys. The journal %s can be removed.\n", o.journal)
+	return nil
+}
+
+// dataClaims are the PVCs of the StatefulSet's pods 1..replicas-1 (pod 0 keeps its data).
+func dataClaims(claim, sts string, replicas int32) []string {
+	var pvcs []string
+	for i := 1; i < int(replicas); i++ {
+		pvcs = append(pvcs, fmt.Sprintf("%s-%s-%d", claim, sts, i))
+	}
+	return pvcs
+}
+
+// checkResumedTarget holds a journal to the cluster before a resumed run changes anything:
+// its StatefulSet must exist and own the Vault pods, pod 0 must be that StatefulSet's, and
+// the PVCs to delete are computed again from the StatefulSet, never taken from the journal.
+func (o *PivotOptions) checkResumedTarget(ctx context.Context) error {
+	j := o.j
+	refuse := func(format string, args ...any) error {
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s: "+format+": resume refused", append([]any{o.journal}, args...)...)}
+	}
+	if _, err := o.cluster.Workload.StatefulSetReplicas(ctx, j.StatefulSet); err != nil {
+		return refuse("StatefulSet %s: %v", j.StatefulSet, err)
+	}
+	if pods, err := listPods(ctx, o.g, o.cluster, nil); err == nil && len(pods) > 0 {
+		if name := statefulSetName(pods); name != j.StatefulSet {
+			return refuse("it is for StatefulSet %s, but the Vault pods belong to %q", j.StatefulSet, name)
+		}
+	}
+	if j.Pod0 != j.StatefulSet+"-0" {
+		return refuse("pod 0 %s is not %s-0", j.Pod0, j.StatefulSet)
+	}
+	if j.Replicas < 1 {
+		return refuse("%d replicas", j.Replicas)
+	}
+	pvcs := dataClaims(o.DataClaim, j.StatefulSet, j.Replicas)
+	if !slices.Equal(pvcs, j.PVCs) {
+		return refuse("it lists PVCs %s to delete, but StatefulSet %s's claims (--data-claim %s) are %s",
+			dash(strings.Join(j.PVCs, ", ")), j.StatefulSet, o.DataClaim, dash(strings.Join(pvcs, ", ")))
+	}
+	j.PVCs = pvcs
 	return nil
 }
 
@@ -340,17 +390,14 @@ func (o *PivotOptions) preflight(ctx context.Context) (*pivotJournal, error) {
 			j.Peers = append(j.Peers, p.NodeID)
 		}
 	}
-	for i := 0; i < int(replicas); i++ {
-		pvc := fmt.Sprintf("%s-%s-%d", o.DataClaim, name, i)
+	j.PVCs = dataClaims(o.DataClaim, name, replicas)
+	for _, pvc := range append([]string{fmt.Sprintf("%s-%s-0", o.DataClaim, name)}, j.PVCs...) {
 		ok, err := o.cluster.Workload.PVCExists(ctx, pvc)
 		if err != nil {
 			return nil, fmt.Errorf("read PVC %s: %w", pvc, err)
 		}
 		if !ok {
 			return nil, &CodedError{Code: ExitRefused, Err: fmt.Errorf("PVC %s not found: is --data-claim (%s) the name of the StatefulSet's volumeClaimTemplate?", pvc, o.DataClaim)}
-		}
-		if i > 0 {
-			j.PVCs = append(j.PVCs, pvc)
 		}
 	}
 	src := "unknown (plain key list)"
@@ -395,6 +442,14 @@ func (o *PivotOptions) stepSourceSnapshot(ctx context.Context) error {
 		if err := verifySnapshotFile(o.j.Snapshot, false, o.ErrOut); err != nil {
 			return err
 		}
+		sum, err := sha256File(o.j.Snapshot)
+		if err != nil {
+			return err
+		}
+		if o.j.SnapshotSHA256 != "" && o.j.SnapshotSHA256 != sum {
+			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("snapshot %s (sha256 %s) is not the one the journal recorded (sha256 %s)", o.j.Snapshot, sum, o.j.SnapshotSHA256)}
+		}
+		o.j.SnapshotSHA256 = sum
 		fmt.Fprintf(o.ErrOut, "Snapshot %s exists already and matches its checksum.\n", o.j.Snapshot)
 		return nil
 	}
@@ -566,15 +621,35 @@ func (o *PivotOptions) stepRestore(ctx context.Context) error {
 	if err := verifySnapshotFile(o.j.Snapshot, false, o.ErrOut); err != nil {
 		return err
 	}
-	// After an interruption between the restore and the journal, the pod may already hold
-	// the source's data and be sealed: then the restore is done.
+	// The FILE.sha256 beside the snapshot can be replaced with it: the journal's checksum,
+	// taken when the pivot started, is the one that counts.
+	sum, err := sha256File(o.j.Snapshot)
+	if err != nil {
+		return err
+	}
+	if o.j.SnapshotSHA256 == "" {
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("journal %s records no checksum of %s: restore refused", o.journal, o.j.Snapshot)}
+	}
+	if sum != o.j.SnapshotSHA256 {
+		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("snapshot %s (sha256 %s) does not match the journal's sha256 %s: it changed since the pivot started; restore refused", o.j.Snapshot, sum, o.j.SnapshotSHA256)}
+	}
 	if s, err := o.v.status(ctx, o.j.Pod0); err == nil && s.Sealed {
-		fmt.Fprintf(o.ErrOut, "%s is sealed: the restore already happened.\n", o.j.Pod0)
+		// A restore of another cluster's snapshot seals the pod, but so does a restart: a
+		// sealed pod 0 proves nothing unless the snapshot was sent before the interruption
+		// (and then the source keys tell in the next steps).
+		if !o.j.RestoreSent {
+			return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("%s is sealed but the journal records no restore: it restarted with the target's data; unseal it with the target's keys (`kubectl vault unseal %s`) and run the same command with --resume", o.j.Pod0, o.j.Pod0)}
+		}
+		fmt.Fprintf(o.ErrOut, "%s is sealed after the restore was sent: going on with the source keys.\n", o.j.Pod0)
 		return nil
+	}
+	o.j.RestoreSent = true
+	if err := o.writeJournal(ctx); err != nil {
+		return fmt.Errorf("journal %s: %w", o.journal, err)
 	}
 	r := &SnapshotRestoreOptions{IOStreams: o.IOStreams, g: o.g, File: o.j.Snapshot, Force: true, Yes: true, Wait: 30 * time.Second,
 		cluster: o.cluster, token: o.token, poll: o.Poll}
-	err := r.Run(ctx)
+	err = r.Run(ctx)
 	var ce *CodedError
 	if errors.As(err, &ce) && ce.Code == ExitNotReady {
 		return nil // it sealed itself, as a snapshot of another cluster makes it do

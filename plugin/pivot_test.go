@@ -301,3 +301,78 @@ func TestPivotJournalInConfigMap(t *testing.T) {
 		assert.Equal(t, "source-data", v.Data, p)
 	}
 }
+
+// interruptedPivot runs a pivot that dies at step 6 (delete-pvcs) and returns the resume
+// arguments.
+func interruptedPivot(t *testing.T, f *pivotFixture) []string {
+	t.Helper()
+	failing := &failingWorkload{fakeCluster: f.target}
+	cl := f.target.cluster()
+	cl.Workload = failing
+	var out1, err1 strings.Builder
+	_, errOut, code := runWith(t, cl, "", &out1, &err1, f.args("--yes")...)
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "pivot step 6 (delete-pvcs) failed")
+	return []string{"pivot", "--resume", "--source-keys", f.keys, "--vault-token-file", f.token,
+		"--journal", f.journal, "--poll-interval", "5ms", "--timeout", "2s"}
+}
+
+func editJournal(t *testing.T, f *pivotFixture, edit func(*pivotJournal)) {
+	t.Helper()
+	var j pivotJournal
+	b, err := os.ReadFile(f.journal)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &j))
+	edit(&j)
+	b, err = json.Marshal(&j)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(f.journal, b, 0o600))
+}
+
+// Issue 18 item 3: --resume does not trust its journal.
+func TestPivotResumeDoesNotTrustTheJournal(t *testing.T) {
+	t.Run("PVC names come from the StatefulSet", func(t *testing.T) {
+		f := newPivotFixture(t)
+		resume := interruptedPivot(t, f)
+		f.target.pvcs["data-postgres-0"] = true
+		editJournal(t, f, func(j *pivotJournal) { j.PVCs = []string{"data-postgres-0"} })
+		_, errOut, code := run(t, f.target, "", resume...)
+		assert.Equal(t, 3, code, errOut)
+		assert.Contains(t, errOut, "it lists PVCs data-postgres-0 to delete, but StatefulSet vault's claims (--data-claim data) are data-vault-1, data-vault-2: resume refused")
+		assert.True(t, f.target.pvcs["data-postgres-0"], "another workload's PVC stays")
+	})
+	t.Run("the journal's StatefulSet must own the pods", func(t *testing.T) {
+		f := newPivotFixture(t)
+		resume := interruptedPivot(t, f)
+		editJournal(t, f, func(j *pivotJournal) { j.Pod0 = "postgres-0" })
+		_, errOut, code := run(t, f.target, "", resume...)
+		assert.Equal(t, 3, code, errOut)
+		assert.Contains(t, errOut, "pod 0 postgres-0 is not vault-0: resume refused")
+	})
+	t.Run("the snapshot must match the journal's sha256", func(t *testing.T) {
+		f := newPivotFixture(t)
+		resume := interruptedPivot(t, f)
+		// another snapshot in its place, with a matching FILE.sha256
+		require.NoError(t, os.WriteFile(f.snap, []byte("another vault's snapshot"), 0o600))
+		require.NoError(t, os.Remove(f.snap+".sha256"))
+		sum, err := sha256File(f.snap)
+		require.NoError(t, err)
+		require.NoError(t, writeChecksum(f.snap, sum))
+		_, errOut, code := run(t, f.target, "", resume...)
+		assert.Equal(t, 3, code, errOut)
+		assert.Contains(t, errOut, "does not match the journal's sha256")
+		for _, a := range f.target.argvs() {
+			assert.NotContains(t, strings.Join(a, " "), "snapshot restore", "nothing restored")
+		}
+	})
+	t.Run("a sealed pod 0 is no proof of a restore", func(t *testing.T) {
+		f := newPivotFixture(t)
+		resume := interruptedPivot(t, f)
+		f.target.vaults["vault-0"].Sealed = true // it restarted, with the target's data
+		_, errOut, code := run(t, f.target, "", resume...)
+		assert.Equal(t, 2, code, errOut)
+		assert.Contains(t, errOut, "vault-0 is sealed but the journal records no restore")
+		assert.NotContains(t, errOut, "restore already happened")
+		assert.Equal(t, "cluster-A", f.target.vaults["vault-0"].Data, "the target's data stays")
+	})
+}
