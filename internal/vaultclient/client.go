@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/net/http/httpproxy"
 	"golang.org/x/net/http2"
 )
 
@@ -73,7 +74,10 @@ func New(o Options) (*api.Client, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("vault client: proxy address %q is not an http(s) URL", o.ProxyAddress)
 		}
-		tr.Proxy = http.ProxyURL(u)
+		// As HTTPS_PROXY would be (vault-k8s's proxy-address sets it for vault agent):
+		// requests to loopback addresses do not go through the proxy.
+		pf := (&httpproxy.Config{HTTPProxy: o.ProxyAddress, HTTPSProxy: o.ProxyAddress}).ProxyFunc()
+		tr.Proxy = func(r *http.Request) (*url.URL, error) { return pf(r.URL) }
 	}
 	if o.MaxIdleConnsPerHost > 0 {
 		tr.MaxIdleConnsPerHost = o.MaxIdleConnsPerHost

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -95,4 +96,31 @@ func TestNewNamesInvalidEnvironment(t *testing.T) {
 	_, err := New(Options{Address: "https://vault:8200"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "VAULT_* environment variables are not used")
+}
+
+// ProxyAddress carries requests to a non-loopback Vault; HTTPS_PROXY in the environment
+// does not.
+func TestProxyAddress(t *testing.T) {
+	var proxied string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied = r.URL.String()
+		_, _ = w.Write([]byte(`{"data":{}}`))
+	}))
+	defer proxy.Close()
+	c, err := New(Options{Address: "http://vault.example:8200", ProxyAddress: proxy.URL})
+	require.NoError(t, err)
+	_, err = c.Logical().Read("secret/x")
+	require.NoError(t, err)
+	assert.Equal(t, "http://vault.example:8200/v1/secret/x", proxied)
+
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	proxied = ""
+	c, err = New(Options{Address: "http://vault.invalid:8200", Timeout: time.Second})
+	require.NoError(t, err)
+	_, err = c.Logical().Read("secret/x")
+	require.Error(t, err, "no proxy from the environment: the name does not resolve")
+	assert.Empty(t, proxied)
+
+	_, err = New(Options{Address: "http://v:8200", ProxyAddress: "socks://x"})
+	require.Error(t, err)
 }
