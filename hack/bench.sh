@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # make bench: compare vaultkube's components with their peers in the same run and print a
-# table of ratios (test/bench does the measuring; agent/bench owns the agent comparison).
+# table of ratios (test/bench does the measuring; injector/agent/bench owns the agent comparison).
 #
 #   injector       vaultkube injector vs hashicorp/vault-k8s v1.6.2, built here from the module
 #                  proxy in a throw-away wrapper module under $VK_CACHE/src/vault-k8s-bench
-#   agent          vaultkube-agent vs vault agent on a dev Vault (agent/bench)
+#   agent          vaultkube-agent vs vault agent on a dev Vault (injector/agent/bench)
 #   kubectl vault  status vs 3 × kubectl exec … vault status, on the local cluster if it runs
 #                  (read-only: this script never starts, stops or changes the cluster)
 #   csi            the CSI provider's Mount in process against a dev Vault with JWT login: cold
 #                  and warm latency, logins per pod, back-to-back mounts (no peer: vault-csi-provider
 #                  is BUSL-licensed; alone: go run ./test/bench -only csi)
-#   Go benchmarks  go test -bench of injector/, webhook/, agent/..., csi/
+#   Go benchmarks  go test -bench of injector/, webhook/, injector/agent/..., csi/
 #
 # Environment: BENCH_REQUESTS (2000), BENCH_RUNS (5: runs of the injector, agent and status
 # comparisons, summed up as their median; memory: the largest), BENCH_BENCHTIME (200x),
@@ -108,7 +108,7 @@ if [ ! -x "$VK_BIN/vault" ]; then
   args+=(-agent-skip "no Vault binary at $VK_BIN/vault: run \`make deps\`")
   args+=(-csi-skip "no Vault binary at $VK_BIN/vault: run \`make deps\`")
 else
-  go build -o "$work/agent-bench" ./agent/bench || die "go build ./agent/bench failed"
+  go build -o "$work/agent-bench" ./injector/agent/bench || die "go build ./injector/agent/bench failed"
   args+=(-agent-bench "$work/agent-bench")
 fi
 
@@ -126,9 +126,9 @@ if [ "${BENCH_SKIP_GO_BENCH:-}" = 1 ]; then
   args+=(-go-bench "BENCH_SKIP_GO_BENCH=1")
 else
   printf '\n== Go benchmarks (go test -bench . -benchmem -benchtime %s) ==\n' "$BENCHTIME"
-  # agent/... finds Vault at $VK_BIN/vault.
+  # injector/agent/... finds Vault at $VK_BIN/vault.
   { VAULTKUBE_VAULT_BIN=$VK_BIN/vault go test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" \
-    ./injector/ ./webhook/ ./agent/... ./csi/ 2>&1; echo $? >"$work/gobench.rc"; } | grep -v '^PASS$'
+    ./injector/ ./webhook/ ./injector/agent/... ./csi/ 2>&1; echo $? >"$work/gobench.rc"; } | grep -v '^PASS$'
   if [ "$(cat "$work/gobench.rc")" != 0 ]; then
     echo "FAILED: the Go benchmarks above"
     args+=(-go-bench FAILED)

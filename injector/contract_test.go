@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vaultkube/vaultkube/agent"
+	"github.com/vaultkube/vaultkube/injector/agent"
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 	"github.com/vaultkube/vaultkube/internal/podspec"
 )

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vaultkube/vaultkube/agent"
+	"github.com/vaultkube/vaultkube/injector/agent"
 	"github.com/vaultkube/vaultkube/internal/version"
 )
 

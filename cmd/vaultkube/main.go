@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vaultkube/vaultkube/agent"
 	"github.com/vaultkube/vaultkube/csi"
+	"github.com/vaultkube/vaultkube/injector/agent"
 	"github.com/vaultkube/vaultkube/internal/version"
 	"github.com/vaultkube/vaultkube/webhook"
 )

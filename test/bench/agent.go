@@ -11,17 +11,17 @@ import (
 	"strings"
 )
 
-// agentOptions runs agent/bench, which owns the agent comparison (same dev Vault, JWT auth,
+// agentOptions runs injector/agent/bench, which owns the agent comparison (same dev Vault, JWT auth,
 // one KV v2 secret, init and sidecar modes for both tools).
 type agentOptions struct {
-	agentBench string // binary of ./agent/bench
+	agentBench string // binary of ./injector/agent/bench
 	agent      string // bin/vaultkube-agent
 	vault      string // $VK_CACHE/bin/vault
 	runs       int
 	skip       string
 }
 
-// runAgent runs agent/bench, passes its report through and takes its rows into the summary.
+// runAgent runs injector/agent/bench, passes its report through and takes its rows into the summary.
 func runAgent(o agentOptions, out io.Writer) *section {
 	s := &section{name: "agent"}
 	if o.skip != "" {
@@ -34,7 +34,7 @@ func runAgent(o agentOptions, out io.Writer) *section {
 	cmd.Stdout = io.MultiWriter(out, &buf)
 	cmd.Stderr = out
 	if err := cmd.Run(); err != nil {
-		s.err = fmt.Errorf("agent/bench: %w", err)
+		s.err = fmt.Errorf("injector/agent/bench: %w", err)
 	}
 	rows, err := parseAgentBench(buf.String())
 	if err != nil && s.err == nil {
@@ -46,7 +46,7 @@ func runAgent(o agentOptions, out io.Writer) *section {
 
 var columns = regexp.MustCompile(`\s{2,}`)
 
-// parseAgentBench reads agent/bench's table: metric, vault agent, vaultkube agent, ratio,
+// parseAgentBench reads injector/agent/bench's table: metric, vault agent, vaultkube agent, ratio,
 // goal. The ratio there is vaultkube/vault agent, ours/peer as everywhere here.
 func parseAgentBench(report string) ([]row, error) {
 	var rows []row
@@ -65,13 +65,13 @@ func parseAgentBench(report string) ([]row, error) {
 		peer, unit, err1 := splitValue(f[1])
 		ours, _, err2 := splitValue(f[2])
 		if err1 != nil || err2 != nil {
-			return rows, fmt.Errorf("agent/bench row %q: cannot read its figures", line)
+			return rows, fmt.Errorf("injector/agent/bench row %q: cannot read its figures", line)
 		}
 		goal, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(f[4], "≤")), 64)
 		rows = append(rows, row{metric: f[0], ours: ours, peer: peer, unit: unit, goal: goal})
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("agent/bench printed no table")
+		return nil, fmt.Errorf("injector/agent/bench printed no table")
 	}
 	return rows, nil
 }

@@ -4,7 +4,7 @@
 //   - injector: admission latency (p50/p99) and memory of `vaultkube injector` vs
 //     hashicorp/vault-k8s v1.6.2's handler, both over HTTPS on 127.0.0.1 with the same
 //     AdmissionReview;
-//   - agent: agent/bench (vaultkube agent vs `vault agent` on the same dev Vault);
+//   - agent: injector/agent/bench (vaultkube agent vs `vault agent` on the same dev Vault);
 //   - kubectl vault: `kubectl vault status` vs three sequential `kubectl exec … vault
 //     status -format=json` on the local cluster's Vault pods (read-only);
 //   - snapshot save peak memory on a snapshot of >= 200 MB of the local cluster's Vault
@@ -49,7 +49,7 @@ func main() {
 	flag.IntVar(&ao.rounds, "rounds", 10, "alternating rounds of the sequential requests (as many as -requests: one request per server in turn)")
 	flag.IntVar(&ao.concRounds, "concurrent-rounds", 10, "alternating rounds of the concurrent requests")
 	flag.StringVar(&ao.client, "client", "lean", "admission client: lean (one goroutine and one TLS connection per client, the request written pre-serialised) or net/http (its http.Client, as before 2026-12-03: it costs more CPU per request than our injector and shares the servers' two cores)")
-	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./agent/bench")
+	flag.StringVar(&ag.agentBench, "agent-bench", "", "binary of ./injector/agent/bench")
 	flag.StringVar(&ag.agent, "agent", "bin/vaultkube-agent", "vaultkube agent binary")
 	flag.StringVar(&ag.vault, "vault", filepath.Join(cache, "bin", "vault"), "vault binary (dev server and vault agent)")
 	flag.StringVar(&ag.skip, "agent-skip", "", "why the agent comparison cannot run")
@@ -94,7 +94,7 @@ func main() {
 		sections = append(sections, &section{name: "go test -bench", err: errors.New("see the Go benchmarks above")})
 	default:
 		s := &section{name: "go test -bench"}
-		s.skipped("injector/, webhook/, agent/..., csi/", goBench)
+		s.skipped("injector/, webhook/, injector/agent/..., csi/", goBench)
 		sections = append(sections, s)
 	}
 	os.RemoveAll(dir)
@@ -119,7 +119,7 @@ func run(only string, ao admissionOptions, ag agentOptions, so statusOptions, sn
 		sections = append(sections, runAdmission(ao, out))
 	}
 	if only == "" || only == "agent" {
-		heading("agent: vaultkube agent vs vault agent (agent/bench)")
+		heading("agent: vaultkube agent vs vault agent (injector/agent/bench)")
 		sections = append(sections, runAgent(ag, out))
 	}
 	if only == "" || only == "status" {

@@ -35,5 +35,5 @@
 // secret values or tokens.
 //
 // The package imports neither client-go nor controller-runtime, so that
-// cmd/vaultkube-agent stays small. `go run ./agent/bench` compares it with `vault agent`.
+// cmd/vaultkube-agent stays small. `go run ./injector/agent/bench` compares it with `vault agent`.
 package agent

@@ -37,7 +37,7 @@ func BenchmarkRender(b *testing.B) {
 // its exit with the file rendered (what an init container costs), with its max RSS. That
 // RSS is an upper bound: Linux folds the RSS of the forking process (this test binary) at
 // exec time into the child's ru_maxrss. VmHWM of a running sidecar (TestBinarySidecar-
-// WithProbe, go run ./agent/bench) is the exact figure.
+// WithProbe, go run ./injector/agent/bench) is the exact figure.
 func BenchmarkFirstRenderBinary(b *testing.B) {
 	v := sharedVault(b)
 	path := secretName(b)

@@ -6,7 +6,7 @@
 // settled), then the ratios against the issue's goals (RSS ≤ 1/4, time ≤ 1/2).
 //
 //	go build -o /tmp/vaultkube-agent ./cmd/vaultkube-agent
-//	go run ./agent/bench -vault ~/.cache/vaultkube/bin/vault -agent /tmp/vaultkube-agent -runs 10
+//	go run ./injector/agent/bench -vault ~/.cache/vaultkube/bin/vault -agent /tmp/vaultkube-agent -runs 10
 //
 // The Vault binary serves as the dev server and as `vault agent`. Everything listens on
 // 127.0.0.1 and lives in a temporary directory that is removed at the end.
