@@ -29,7 +29,8 @@ lint: ## gofmt and go vet.
 	$(GO) vet -tags nokube ./webhook/... ./cmd/vaultkube-injector/
 	$(GO) vet -tags e2e ./test/...
 
-test-unit: ## Unit tests (no cluster).
+test-unit: ## Unit tests (no cluster; installs helm for the chart's tests).
+	hack/helm.sh >/dev/null
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags nokube ./webhook/...
 
