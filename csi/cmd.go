@@ -5,7 +5,6 @@ package csi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/vaultkube/vaultkube/internal/envflag"
 )
 
 // EnvPrefix prefixes the environment twin of every flag: --vault-address is
@@ -25,9 +26,7 @@ import (
 const EnvPrefix = "VAULTKUBE_CSI_"
 
 // EnvName returns the environment twin of a flag.
-func EnvName(flag string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
+func EnvName(flag string) string { return envflag.Name(EnvPrefix, flag) }
 
 // ProviderOptions are the flags of `vaultkube csi-provider`.
 type ProviderOptions struct {
@@ -95,23 +94,13 @@ SecretProviderClass sets vaultSkipTLSVerify: "true"; VAULT_* environment variabl
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "timeout of each Vault request")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "json or text")
+	fs.VisitAll(func(f *pflag.Flag) { f.Usage += " (env " + EnvName(f.Name) + ")" })
 	return cmd
 }
 
 // Complete fills flags the command line left unset from their environment twins.
 func (o *ProviderOptions) Complete(fs *pflag.FlagSet) error {
-	var errs []error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
-			return
-		}
-		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
-			}
-		}
-	})
-	return errors.Join(errs...)
+	return envflag.Apply(fs, EnvPrefix)
 }
 
 // Validate checks the options.

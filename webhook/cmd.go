@@ -13,12 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/vaultkube/vaultkube/internal/envflag"
 	"github.com/vaultkube/vaultkube/internal/promexp"
 
 	"github.com/vaultkube/vaultkube/injector"
@@ -177,23 +177,11 @@ func cappedProcs(limit int, env string, current int) (int, bool) {
 }
 
 // EnvName is the environment twin of a flag.
-func EnvName(flag string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
+func EnvName(flag string) string { return envflag.Name(EnvPrefix, flag) }
 
 // Complete fills flags the command line left unset from their environment twins.
 func (o *InjectorOptions) Complete(fs *pflag.FlagSet) error {
-	var errs []error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
-			return
-		}
-		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
-			}
-		}
-	})
+	errs := []error{envflag.Apply(fs, EnvPrefix)}
 	if o.KubernetesVersion != "" {
 		o.Injector.ServerVersion = o.KubernetesVersion
 	}

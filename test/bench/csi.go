@@ -5,9 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -26,6 +24,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vaultkube/vaultkube/csi"
+	"github.com/vaultkube/vaultkube/internal/jwtsign"
 )
 
 // csiOptions measures the CSI provider in process against a real Vault dev server: JWT
@@ -215,26 +214,13 @@ func publicKeyPEM(key *ecdsa.PrivateKey) (string, error) {
 // signServiceAccountJWT signs an ES256 token like the projected service-account token the
 // driver passes: subject the service account, audience vault, one hour.
 func signServiceAccountJWT(key *ecdsa.PrivateKey, podUID string) (string, error) {
-	enc := func(x any) string {
-		b, _ := json.Marshal(x)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
 	now := time.Now().Unix()
-	signing := enc(map[string]string{"alg": "ES256", "typ": "JWT"}) + "." + enc(map[string]any{
+	return jwtsign.ES256(key, map[string]any{
 		"iss": "https://kubernetes.default.svc", "sub": "system:serviceaccount:" + csiNamespace + ":" + csiSA,
 		"aud": []string{csiAudience}, "iat": now - 5, "nbf": now - 5, "exp": now + 3600,
 		"kubernetes.io": map[string]any{"namespace": csiNamespace, "pod": map[string]string{"name": "pod-" + podUID, "uid": podUID},
 			"serviceaccount": map[string]string{"name": csiSA}},
 	})
-	sum := sha256.Sum256([]byte(signing))
-	r, sv, err := ecdsa.Sign(rand.Reader, key, sum[:])
-	if err != nil {
-		return "", err
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	sv.FillBytes(sig[32:])
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
 // csiObjects is the objects parameter for n objects, one secret each.

@@ -18,9 +18,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -40,6 +38,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
+	"github.com/vaultkube/vaultkube/internal/jwtsign"
 )
 
 const (
@@ -365,20 +364,6 @@ func configureVault(addr, dir string) (string, error) {
 }
 
 func signJWT(key *ecdsa.PrivateKey) (string, error) {
-	enc := func(x any) string {
-		b, _ := json.Marshal(x)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
 	now := time.Now().Unix()
-	signing := enc(map[string]string{"alg": "ES256", "typ": "JWT"}) + "." +
-		enc(map[string]any{"sub": "system:serviceaccount:default:app", "aud": "vault", "iat": now - 5, "nbf": now - 5, "exp": now + 3600})
-	sum := sha256.Sum256([]byte(signing))
-	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
-	if err != nil {
-		return "", err
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+	return jwtsign.ES256(key, map[string]any{"sub": "system:serviceaccount:default:app", "aud": "vault", "iat": now - 5, "nbf": now - 5, "exp": now + 3600})
 }
