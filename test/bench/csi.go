@@ -25,6 +25,7 @@ import (
 
 	"github.com/vaultkube/vaultkube/csi"
 	"github.com/vaultkube/vaultkube/internal/jwtsign"
+	"github.com/vaultkube/vaultkube/internal/vaultclient"
 )
 
 // csiOptions measures the CSI provider in process against a real Vault dev server: JWT
@@ -155,14 +156,11 @@ func startDevVault(bin, dir string) (*devVault, error) {
 }
 
 func csiRootClient(addr, token string) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
+	c, err := vaultclient.New(vaultclient.Options{Address: addr})
 	if err != nil {
 		return nil, err
 	}
-	c.SetToken(token)
-	return c, nil
+	return vaultclient.WithToken(c, token)
 }
 
 // configureCSIVault puts the KV v2 secrets, a policy reading them, and JWT auth with a

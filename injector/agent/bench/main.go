@@ -39,6 +39,7 @@ import (
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 	"github.com/vaultkube/vaultkube/internal/jwtsign"
+	"github.com/vaultkube/vaultkube/internal/vaultclient"
 )
 
 const (
@@ -311,14 +312,11 @@ func startVault(bin, dir string) (string, func(), error) {
 }
 
 func rootClient(addr string) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
+	c, err := vaultclient.New(vaultclient.Options{Address: addr})
 	if err != nil {
 		return nil, err
 	}
-	c.SetToken(rootToken)
-	return c, nil
+	return vaultclient.WithToken(c, rootToken)
 }
 
 // configureVault writes the secret, enables JWT auth with a fresh key and role "app", and
