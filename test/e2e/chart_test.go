@@ -103,7 +103,7 @@ func TestHelmChart(t *testing.T) {
 
 	release := "vkc-" + randomToken(t)[len("root-"):][:8]
 	// The only namespaces the webhook may mutate carry this label: the app namespace, and the
-	// helm test namespace (through commonLabels, see below).
+	// helm test namespace (the chart gives it the namespaceSelector's matchLabels).
 	const selKey = "e2e.vaultkube.io/helm-release"
 	relNS := c.restrictedNamespace(t, "e2e-helm", nil)
 	appNS := c.restrictedNamespace(t, "e2e-helm-app", map[string]string{selKey: release})
@@ -116,9 +116,6 @@ func TestHelmChart(t *testing.T) {
 	values := map[string]any{
 		"image": map[string]any{"repository": "vaultkube.local/vaultkube", "tag": "dev", "pullPolicy": "Never"},
 		"vault": map[string]any{"address": "http://vault.vault.svc:8200"},
-		// The helm test namespace gets only the chart's labels: commonLabels is the one way to
-		// make it match a restricting namespaceSelector.
-		"commonLabels": map[string]any{selKey: release},
 		"injector": map[string]any{
 			"tls":     map[string]any{"mode": "auto"},
 			"webhook": map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{selKey: release}}},
@@ -258,7 +255,9 @@ vault policy delete %[1]s >/dev/null`, appNS))
 			time.Sleep(8 * time.Second) // past the injector's shutdownDelay
 		}
 	}
-	if _, err := c.client.CoreV1().Namespaces().Get(ctx, testNS, metav1.GetOptions{}); err == nil {
-		t.Logf("NOTE: helm uninstall left the helm test namespace %s behind (a test hook; deleted by this test's cleanup)", testNS)
-	}
+	// A passing helm test removes its namespace (hook-succeeded).
+	require.Eventually(t, func() bool {
+		n, err := c.client.CoreV1().Namespaces().Get(ctx, testNS, metav1.GetOptions{})
+		return err != nil || n.DeletionTimestamp != nil
+	}, 30*time.Second, time.Second, "the helm test namespace %s is removed after a passing test", testNS)
 }
