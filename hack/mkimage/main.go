@@ -1,28 +1,33 @@
-// Command mkimage builds a single-layer linux/amd64 container image from local files and
-// writes it as an image archive that `ctr images import` (or `docker load`) accepts. No
-// daemon and no registry are involved.
+// Command mkimage builds container images from local files, without a daemon or a registry,
+// and writes them as archives that `ctr images import` accepts. Two output formats:
+//
+//   - -format docker (the default): one single-layer image for one platform, as a `docker save`
+//     tarball (`docker load` reads it too);
+//   - -format oci: one single-layer image per -platforms entry in an OCI image index, as a tar
+//     of an OCI image layout (oci-layout, index.json, blobs/sha256/...). index.json's one
+//     descriptor carries the io.containerd.image.name and org.opencontainers.image.ref.name
+//     annotations, so that ctr names the image after -ref.
+//
+// A -file source may contain {os} and {arch}, replaced by each platform's values, so that one
+// command puts each platform's binaries in its image. Every timestamp is -epoch (default
+// $SOURCE_DATE_EPOCH, else 0): the same inputs give the same digests.
 //
 //	mkimage -o vault.tar -ref vaultkube.local/vault:dev -entrypoint /bin/vault \
 //	  -file /bin/vault=$HOME/.cache/vaultkube/bin/vault -link /bin/sh=busybox -dir /tmp=1777
+//	mkimage -format oci -platforms linux/amd64,linux/arm64 -user 65532:65532 \
+//	  -o dist/vaultkube-image.tar -ref vaultkube.local/vaultkube:dev -entrypoint /vaultkube \
+//	  -file /vaultkube=dist/bin/{os}_{arch}/vaultkube
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -39,13 +44,18 @@ func main() {
 }
 
 func run(args []string) error {
+	var s spec
 	var files, links, dirs, env multi
 	flag := flag.NewFlagSet("mkimage", flag.ContinueOnError)
 	out := flag.String("o", "", "output archive `path`")
 	ref := flag.String("ref", "", "image reference, for example vaultkube.local/vault:dev")
+	format := flag.String("format", "docker", "archive `format`: docker (one platform) or oci (an image index)")
+	platforms := flag.String("platforms", "linux/amd64", "comma-separated `os/arch` list (one for -format docker)")
 	entry := flag.String("entrypoint", "", "entrypoint, comma-separated argv")
-	workdir := flag.String("workdir", "/", "working directory")
-	flag.Var(&files, "file", "`DEST=SRC[:MODE]` a file into the image (mode defaults to 0755)")
+	flag.StringVar(&s.workdir, "workdir", "/", "working directory")
+	flag.StringVar(&s.user, "user", "", "`UID:GID` the image runs as (default root)")
+	epoch := flag.Int64("epoch", sourceDateEpoch(), "`seconds` since 1970 for every timestamp (default $SOURCE_DATE_EPOCH or 0)")
+	flag.Var(&files, "file", "`DEST=SRC[:MODE]` a file into the image (mode defaults to 0755; {os} and {arch} in SRC are the platform's)")
 	flag.Var(&links, "link", "`DEST=TARGET` a symbolic link")
 	flag.Var(&dirs, "dir", "`DEST=MODE` a directory")
 	flag.Var(&env, "env", "`K=V` an environment variable")
@@ -59,118 +69,43 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("-ref: %w", err)
 	}
-	layer, err := buildLayer(files, links, dirs)
+	plats, err := parsePlatforms(*platforms)
 	if err != nil {
 		return err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()}
+	s.files, s.links, s.dirs = files, links, dirs
+	s.env = append([]string{"PATH=/bin:/usr/bin:/usr/local/bin"}, env...)
 	if *entry != "" {
-		cf.Config.Entrypoint = strings.Split(*entry, ",")
+		s.entrypoint = strings.Split(*entry, ",")
 	}
-	cf.Config.WorkingDir = *workdir
-	cf.Config.Env = append([]string{"PATH=/bin:/usr/bin:/usr/local/bin"}, env...)
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		return err
+	s.created = time.Unix(*epoch, 0).UTC()
+
+	switch *format {
+	case "docker":
+		if len(plats) != 1 {
+			return fmt.Errorf("-format docker holds one platform, not %d: use -format oci", len(plats))
+		}
+		img, err := buildImage(s, plats[0], false)
+		if err != nil {
+			return err
+		}
+		return tarball.WriteToFile(*out, tag, img)
+	case "oci":
+		idx, err := buildIndex(s, plats)
+		if err != nil {
+			return err
+		}
+		return writeOCIArchive(*out, tag, idx, s.created)
+	default:
+		return fmt.Errorf("-format %q: want docker or oci", *format)
 	}
-	return tarball.WriteToFile(*out, tag, img)
 }
 
-func buildLayer(files, links, dirs []string) (v1.Layer, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	epoch := time.Unix(0, 0)
-	seen := map[string]bool{}
-	// parents writes the directories above p that are not written yet.
-	parents := func(p string) error {
-		var todo []string
-		for d := path.Dir(p); d != "/" && d != "." && !seen[d]; d = path.Dir(d) {
-			todo = append(todo, d)
-		}
-		sort.Strings(todo)
-		for _, d := range todo {
-			seen[d] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755, ModTime: epoch}); err != nil {
-				return err
-			}
-		}
-		return nil
+// sourceDateEpoch is $SOURCE_DATE_EPOCH (reproducible-builds.org), or 0 when unset or invalid.
+func sourceDateEpoch() int64 {
+	n, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64)
+	if err != nil {
+		return 0
 	}
-	for _, d := range dirs {
-		dest, mode, ok := strings.Cut(d, "=")
-		m, err := strconv.ParseInt(mode, 8, 32)
-		if !ok || err != nil || !path.IsAbs(dest) {
-			return nil, fmt.Errorf("-dir %q: want /ABS/PATH=MODE (octal)", d)
-		}
-		if err := parents(dest); err != nil {
-			return nil, err
-		}
-		seen[dest] = true
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(dest, "/") + "/", Mode: m, ModTime: epoch}); err != nil {
-			return nil, err
-		}
-	}
-	for _, f := range files {
-		dest, src, ok := strings.Cut(f, "=")
-		if !ok || !path.IsAbs(dest) {
-			return nil, fmt.Errorf("-file %q: want /ABS/DEST=SRC[:MODE]", f)
-		}
-		mode := int64(0o755)
-		if i := strings.LastIndex(src, ":"); i > 0 {
-			m, err := strconv.ParseInt(src[i+1:], 8, 32)
-			if err != nil {
-				return nil, fmt.Errorf("-file %q: bad mode: %w", f, err)
-			}
-			mode, src = m, src[:i]
-		}
-		fh, err := os.Open(src)
-		if err != nil {
-			return nil, err
-		}
-		st, err := fh.Stat()
-		if err != nil {
-			fh.Close()
-			return nil, err
-		}
-		if err := parents(dest); err != nil {
-			fh.Close()
-			return nil, err
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dest, "/"), Mode: mode, Size: st.Size(), ModTime: epoch}); err != nil {
-			fh.Close()
-			return nil, err
-		}
-		_, err = io.Copy(tw, fh)
-		fh.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	for _, l := range links {
-		dest, target, ok := strings.Cut(l, "=")
-		if !ok || !path.IsAbs(dest) {
-			return nil, fmt.Errorf("-link %q: want /ABS/DEST=TARGET", l)
-		}
-		if err := parents(dest); err != nil {
-			return nil, err
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(dest, "/"), Linkname: target, Mode: 0o777, ModTime: epoch}); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	data := buf.Bytes()
-	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	return n
 }
