@@ -12,11 +12,14 @@ import (
 var (
 	Version = "v0.0.0-dev"
 	Commit  = "unknown"
+	// Date is when the build's sources were committed (or $SOURCE_DATE_EPOCH), in RFC 3339,
+	// so that the same commit always builds the same binary (`make image`, `make release`).
+	Date = "unknown"
 )
 
 // String is the one-line version shown by `vaultkube version` and `kubectl vault version`.
 func String(binary string) string {
-	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", binary, Version, Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("%s %s (commit %s, built %s, %s, %s/%s)", binary, Version, Commit, Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // NewCmd returns the `version` subcommand that every vaultkube binary has.
