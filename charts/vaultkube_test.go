@@ -71,7 +71,7 @@ var combos = []struct {
 	{"tls-certmanager-issuer", []string{"injector.tls.mode=certManager", "injector.tls.certManager.issuerRef.name=corp-ca", "injector.tls.certManager.issuerRef.kind=ClusterIssuer"}},
 	{"tls-secret", []string{"injector.tls.mode=secret", "injector.tls.secret.name=injector-tls", "injector.tls.secret.caBundle=Q0EK"}},
 	{"csi-off", []string{"csi.enabled=false"}},
-	{"injector-off", []string{"injector.enabled=false"}},
+	{"injector-off", []string{"injector.enabled=false", "csi.providerName=vaultkube"}},
 	{"tuned", []string{"injector.replicas=3", "injector.antiAffinity=hard", "injector.metricsPort=9090", "injector.skipNamespaces={ops,batch}",
 		"injector.webhook.failurePolicy=Ignore", "injector.webhook.namespaceSelector.matchLabels.team=a", "vault.address=http://vault.vault.svc:8200",
 		"csi.vaultCA.configMap=vault-ca", "tests.enabled=false"}},
@@ -166,6 +166,36 @@ func splitDocs(t *testing.T, out string) []map[string]any {
 	return docs
 }
 
+// TestClusterScopedNamesPerNamespace: two releases of one name in two namespaces get
+// distinct cluster-scoped objects, and each injector's RBAC and --auto-tls-webhook-config
+// name its own MutatingWebhookConfiguration (uninstalling one must not remove the other's).
+func TestClusterScopedNamesPerNamespace(t *testing.T) {
+	names := map[string]string{}
+	for _, ns := range []string{"team-a", "team-b"} {
+		out, err := helm(t, "template", "rel", chartDir, "--namespace", ns)
+		require.NoError(t, err, out)
+		var mwc, clusterRole string
+		for _, d := range splitDocs(t, out) {
+			meta := d["metadata"].(map[string]any)
+			switch d["kind"] {
+			case "MutatingWebhookConfiguration":
+				mwc = meta["name"].(string)
+			case "ClusterRole":
+				clusterRole = meta["name"].(string)
+				rule := d["rules"].([]any)[0].(map[string]any)
+				assert.Equal(t, []any{"rel-vaultkube-injector-" + ns}, rule["resourceNames"], "ClusterRole of %s", ns)
+			}
+		}
+		assert.Equal(t, "rel-vaultkube-injector-"+ns, mwc)
+		assert.Contains(t, out, "--auto-tls-webhook-config="+mwc)
+		for _, n := range []string{"MutatingWebhookConfiguration/" + mwc, "ClusterRole/" + clusterRole} {
+			require.NotEqual(t, '/', n[len(n)-1], "%s has a name", n)
+			assert.Empty(t, names[n], "%s is also rendered for namespace %s", n, names[n])
+			names[n] = ns
+		}
+	}
+}
+
 // TestSchemaRejects: wrong types, unknown keys and bad enums fail lint and template alike.
 func TestSchemaRejects(t *testing.T) {
 	for _, tc := range []struct {
@@ -181,6 +211,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"bad failure policy", "injector.webhook.failurePolicy=fail", "/injector/webhook/failurePolicy"},
 		{"timeout above 30", "injector.webhook.timeoutSeconds=31", "/injector/webhook/timeoutSeconds"},
 		{"vault address without scheme", "vault.address=vault:8200", "/vault/address"},
+		{"provider name with a path", "csi.providerName=../vault", "/csi/providerName"},
+		{"provider name too long", "csi.providerName=" + strings.Repeat("p", 31), "/csi/providerName"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, cmd := range [][]string{{"lint", "--strict", chartDir}, {"template", "rel", chartDir}} {

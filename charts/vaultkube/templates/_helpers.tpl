@@ -41,6 +41,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "vaultkube.injector.fullname" -}}
 {{- printf "%s-injector" (include "vaultkube.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{/* Cluster-scoped objects carry the release namespace: two releases of the same name in
+different namespaces must not share (or delete) one MutatingWebhookConfiguration. */}}
+{{- define "vaultkube.injector.webhookConfigName" -}}
+{{- printf "%s-%s" (include "vaultkube.injector.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" -}}
+{{- end -}}
 {{- define "vaultkube.injector.selectorLabels" -}}
 {{ include "vaultkube.selectorLabels" . }}
 app.kubernetes.io/component: injector
