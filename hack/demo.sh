@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: the local cluster, Vault as the official chart
 # deploys it (3 raft pods) initialised and unsealed with `kubectl vault`, the vaultkube
-# injector, and a pod that receives a secret from Vault through the injected agent; the real
-# Secrets Store CSI Driver with the vaultkube CSI provider, and a pod with a CSI volume.
+# Secrets Store CSI Driver, vaultkube installed with its Helm chart (injector and CSI
+# provider), and pods that receive a secret from Vault three ways: a file rendered by the
+# injected agent, env mode, and a CSI volume (plus the Kubernetes Secret the driver syncs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -42,20 +43,18 @@ vault write auth/kubernetes/role/demo bound_service_account_names=demo bound_ser
 '
 unset ROOT
 
-timed "injector" test/cluster/injector.sh up
 timed "csi driver" test/cluster/csi.sh up
-timed "csi provider" test/cluster/csi.sh provider
+timed "vaultkube chart" test/cluster/chart.sh up
 
-# --- a pod that receives the secret ---------------------------------------------------------
-kubectl_vk -n demo delete pod demo --ignore-not-found --wait=true >/dev/null 2>&1 || true
-# Retry while kube-proxy programs the injector's new endpoint.
-wait_for "the injector to admit the demo pod" 60 kubectl_vk apply -f test/cluster/manifests/demo.yaml
-kubectl_vk -n demo wait --for=condition=Ready pod/demo --timeout 180s >/dev/null
-kubectl_vk -n demo delete pod demo-csi --ignore-not-found --wait=true >/dev/null 2>&1 || true
-kubectl_vk apply -f test/cluster/manifests/demo-csi.yaml >/dev/null
-kubectl_vk -n demo wait --for=condition=Ready pod/demo-csi --timeout 180s >/dev/null
+# --- the demo pods ----------------------------------------------------------------------------
+kubectl_vk -n demo delete pod demo demo-env --ignore-not-found --wait=true >/dev/null 2>&1 || true
+# Retry while kube-proxy programs the injector's new endpoints.
+wait_for "the injector to admit the demo pods" 60 kubectl_vk apply -f test/cluster/manifests/demo.yaml
+kubectl_vk -n demo wait --for=condition=Ready pod/demo pod/demo-env --timeout 180s >/dev/null
 wait_for "the driver to sync Secret demo/demo-synced" 60 kubectl_vk -n demo get secret demo-synced
-log "pod demo/demo is running; its containers: $(kubectl_vk -n demo get pod demo -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}')"
+env_app_started() { kubectl_vk -n demo logs demo-env -c app | grep -q DEMO_USERNAME=; }
+wait_for "the env-mode app to print its variable" 60 env_app_started
+log "pod demo/demo: $(kubectl_vk -n demo get pod demo -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}'); pod demo/demo-env: $(kubectl_vk -n demo get pod demo-env -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}')"
 
 cat <<TXT
 
@@ -63,22 +62,27 @@ cat <<TXT
 Started (all inside the network namespace '$VK_NETNS', node address $VK_NODE_IP):
   etcd, kube-apiserver (https://$VK_NODE_IP:6443), kube-controller-manager, kube-scheduler,
   containerd + runc, kubelet, kube-proxy, CoreDNS; Vault (StatefulSet vault, 3 raft pods,
-  unsealed); the vaultkube injector (namespace vaultkube); the Secrets Store CSI Driver
-  (kube-system) and the vaultkube CSI provider (namespace vaultkube).
+  unsealed); the Secrets Store CSI Driver (kube-system); vaultkube from its Helm chart
+  (release vaultkube in namespace vaultkube-system: the injector and the CSI provider).
   Logs: $VK_STATE/logs   Keys and root token: $INIT (0600)
 
-The secret as the app container sees it (/vault/secrets/demo):
+1. A file rendered by the injected agent (pod demo, /vault/secrets/demo):
 $(kubectl_vk -n demo exec demo -c app -- /bin/cat /vault/secrets/demo)
 
-The same secret through a CSI volume (pod demo-csi, /mnt/secrets/username):
-$(kubectl_vk -n demo exec demo-csi -- /bin/cat /mnt/secrets/username)
-and in the Kubernetes Secret demo-synced that the driver keeps in sync:
+2. Env mode (pod demo-env: the agent started the app with the secret in its environment;
+   the pod spec holds none of it):
+$(kubectl_vk -n demo logs demo-env -c app | grep DEMO_USERNAME=)
+
+3. A CSI volume (pod demo, /mnt/secrets/username, served by the chart's CSI provider):
+$(kubectl_vk -n demo exec demo -c app -- /bin/cat /mnt/secrets/username)
+   and the Kubernetes Secret demo-synced that the driver keeps in step with it:
 $(kubectl_vk -n demo get secret demo-synced -o jsonpath='{.data.username}' | base64 -d)
 
 Try:
   export KUBECONFIG=$VK_KUBECONFIG PATH=$VK_BIN:\$PATH
   bin/kubectl-vault -n vault status
   kubectl -n demo exec demo -c app -- cat /vault/secrets/demo
-  kubectl -n demo exec demo-csi -- ls -l /mnt/secrets
+  kubectl -n demo exec demo -c app -- ls -l /mnt/secrets
+  $VK_BIN/helm -n vaultkube-system status vaultkube
   make cluster-down        # stop everything
 TXT

@@ -20,6 +20,9 @@ cleanup() {
 trap cleanup EXIT
 # The cluster may be older than this checkout: import the vaultkube image built from it.
 timed "vaultkube image" test/cluster/images.sh vaultkube
+# A cluster left by `make demo` runs vaultkube from the chart (release vaultkube): the suite
+# deploys its own injector and provider, which would share its pods and its vault.sock.
+test/cluster/chart.sh down
 # The real Secrets Store CSI Driver, registered with kubelet (test/e2e/csi_driver_test.go).
 timed "csi driver" test/cluster/csi.sh up
 export VAULTKUBE_STATE=$VK_STATE VAULTKUBE_BIN=$VK_BIN

@@ -2,7 +2,7 @@
 # Deploys the vaultkube injector in the local cluster (namespace vaultkube) with a serving
 # certificate made here, and registers it for pods in namespaces labelled
 # vaultkube.io/inject=enabled. Usage: test/cluster/injector.sh [up|down]
-# (The Helm chart in charts/ will replace this script.)
+# The e2e suite uses it; `make demo` installs the chart instead (test/cluster/chart.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . hack/lib.sh

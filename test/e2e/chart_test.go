@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,24 +201,9 @@ vault policy delete %[1]s >/dev/null`, appNS))
 	})
 
 	t.Run("env", func(t *testing.T) {
-		pod := annotatedPod("env", map[string]string{
-			"vault.hashicorp.com/agent-inject":           "true",
-			"vault.hashicorp.com/role":                   appNS,
-			"vault.hashicorp.com/agent-inject-secret-db": "secret/data/" + appNS + "/db",
-			"vaultkube.io/agent-inject-env":              "true",
-			"vaultkube.io/env-prefix-db":                 "DB_",
+		c.checkEnvModePod(t, appNS, "secret/data/"+appNS+"/db", "helm-user", "pw-"+appNS, func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = restrictedApp()
 		})
-		pod.Spec.ServiceAccountName = "app"
-		pod.Spec.Containers[0].SecurityContext = restrictedApp()
-		pod.Spec.Containers[0].Command = []string{"/bin/sh", "-c", `echo "user=$DB_USERNAME"; exec sleep 3600`}
-		c.createPod(t, appNS, pod)
-		c.waitPodReady(t, appNS, "env")
-		var logs string
-		require.Eventually(t, func() bool {
-			logs, _ = c.kubectl(t, "", "-n", appNS, "logs", "env", "-c", "app")
-			return strings.Contains(logs, "user=")
-		}, 30*time.Second, time.Second)
-		assert.Contains(t, logs, "user=helm-user")
 	})
 
 	t.Run("helm-test", func(t *testing.T) {
@@ -225,6 +212,95 @@ vault policy delete %[1]s >/dev/null`, appNS))
 		out, err := c.helm(t, helmBin, home, "test", release, "-n", relNS, "--timeout", "2m")
 		require.NoError(t, err, out)
 		t.Logf("helm test:\n%s", out)
+	})
+
+	// helm upgrade rolls the injector (a pod annotation changes its template) while pods keep
+	// being created (server-side dry run: admission runs in full, nothing is stored); every
+	// admission must succeed and come back mutated.
+	t.Run("upgrade-under-load", func(t *testing.T) {
+		sel := "app.kubernetes.io/instance=" + release + ",app.kubernetes.io/component=injector"
+		before := c.podNames(t, relNS, sel)
+		require.NotEmpty(t, before)
+		load := c.startAdmissionLoad(t, appNS, annotatedPod("load", map[string]string{
+			"vault.hashicorp.com/agent-inject":           "true",
+			"vault.hashicorp.com/role":                   appNS,
+			"vault.hashicorp.com/agent-inject-secret-db": "secret/data/" + appNS + "/db",
+		}))
+		time.Sleep(2 * time.Second) // some admissions before the rollout starts
+		out, err := c.helm(t, helmBin, home, "upgrade", release, chart, "-n", relNS, "-f", valuesFile,
+			"--set", "injector.podAnnotations.e2e-rollout="+time.Now().UTC().Format("150405"), "--wait", "--timeout", "3m")
+		require.NoError(t, err, out)
+		// Past the old pods' shutdownDelay (5s) and termination, with load still running.
+		require.Eventually(t, func() bool {
+			now := c.podNames(t, relNS, sel)
+			for _, p := range now {
+				if slices.Contains(before, p) {
+					return false
+				}
+			}
+			return len(now) > 0
+		}, 90*time.Second, time.Second, "the upgrade replaced the injector pods %v", before)
+		time.Sleep(8 * time.Second)
+		st := load.stop()
+		t.Logf("admissions during helm upgrade: %d, failed %d, not mutated %d (pods before %v, after %v)",
+			st.total, st.failed, st.unmutated, before, c.podNames(t, relNS, sel))
+		assert.Greater(t, st.total, 40, "enough admissions ran across the rollout")
+		assert.Zero(t, st.failed, "failed admissions during helm upgrade; first errors: %v", st.errors)
+		assert.Zero(t, st.unmutated, "admissions that came back without the agent during helm upgrade")
+	})
+
+	// The chart's CSI provider, in a release of its own (its DaemonSet needs a hostPath and
+	// root, which the restricted release namespace refuses) under its own provider name beside
+	// test/cluster/csi.sh's `vault`: the real driver calls it for a pod's CSI volume.
+	t.Run("csi", func(t *testing.T) {
+		csiNS := c.namespace(t, "e2e-helm-csi")
+		provider := "vk-" + release
+		csiRelease := release + "-csi"
+		out, err := c.helm(t, helmBin, home, "install", csiRelease, chart, "-n", csiNS, "--wait", "--timeout", "3m",
+			"--set", "injector.enabled=false", "--set", "csi.providerName="+provider,
+			"--set", "image.repository=vaultkube.local/vaultkube", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never",
+			"--set", "vault.address=http://vault.vault.svc:8200")
+		require.NoError(t, err, out)
+		csiUninstalled := false
+		t.Cleanup(func() {
+			if !csiUninstalled {
+				_, _ = c.helm(t, helmBin, home, "uninstall", csiRelease, "-n", csiNS, "--wait", "--timeout", "2m")
+			}
+		})
+		spc := fmt.Sprintf(`apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {name: chart-db, namespace: %[1]s}
+spec:
+  provider: %[2]s
+  parameters:
+    roleName: %[1]s
+    audience: vault
+    objects: |
+      - objectName: username
+        secretPath: secret/data/%[1]s/db
+        secretKey: username
+`, appNS, provider)
+		out, err = c.kubectl(t, spc, "apply", "-f", "-")
+		require.NoError(t, err, out)
+		pod := csiPod("csi", "chart-db")
+		pod.Spec.Containers[0].SecurityContext = restrictedApp()
+		c.createPod(t, appNS, pod)
+		c.waitPodReady(t, appNS, "csi")
+		got, err := c.kubectl(t, "", "-n", appNS, "exec", "csi", "--", "/bin/cat", "/mnt/secrets/username")
+		require.NoError(t, err)
+		assert.Equal(t, "helm-user", got, "the chart's provider %q served the volume", provider)
+
+		// The provider removes its socket when it stops: uninstall leaves nothing on the node.
+		sock := "/var/run/secrets-store-csi-providers/" + provider + ".sock"
+		_, err = os.Stat(sock)
+		require.NoError(t, err, "the chart's provider serves %s", sock)
+		out, err = c.helm(t, helmBin, home, "uninstall", csiRelease, "-n", csiNS, "--wait", "--timeout", "2m")
+		require.NoError(t, err, out)
+		csiUninstalled = true
+		require.Eventually(t, func() bool {
+			_, err := os.Stat(sock)
+			return os.IsNotExist(err)
+		}, 30*time.Second, time.Second, "%s removed after helm uninstall", sock)
 	})
 
 	// An unlabelled namespace is none of the release's business: a pod there stays unmutated.
@@ -260,4 +336,75 @@ vault policy delete %[1]s >/dev/null`, appNS))
 		n, err := c.client.CoreV1().Namespaces().Get(ctx, testNS, metav1.GetOptions{})
 		return err != nil || n.DeletionTimestamp != nil
 	}, 30*time.Second, time.Second, "the helm test namespace %s is removed after a passing test", testNS)
+}
+
+// podNames lists the names of the pods in ns that match selector.
+func (c *cluster) podNames(t *testing.T, ns, selector string) []string {
+	t.Helper()
+	pods, err := c.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	require.NoError(t, err)
+	var names []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+// admissionLoad creates a pod again and again as a server-side dry run (admission webhooks
+// run, nothing is stored) and counts the outcomes.
+type admissionLoad struct {
+	done  chan struct{}
+	wg    sync.WaitGroup
+	stats admissionStats
+}
+
+type admissionStats struct {
+	total, failed, unmutated int
+	errors                   []string // the first few
+}
+
+func (c *cluster) startAdmissionLoad(t *testing.T, ns string, pod *corev1.Pod) *admissionLoad {
+	t.Helper()
+	l := &admissionLoad{done: make(chan struct{})}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.done:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			got, err := c.client.CoreV1().Pods(ns).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			cancel()
+			l.stats.total++
+			switch {
+			case err != nil:
+				l.stats.failed++
+				if len(l.stats.errors) < 5 {
+					l.stats.errors = append(l.stats.errors, time.Now().Format("15:04:05.000")+" "+err.Error())
+				}
+			case len(got.Spec.InitContainers)+len(got.Spec.Containers) < 2:
+				l.stats.unmutated++
+			}
+		}
+	}()
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+// stop ends the load (once) and returns its counts.
+func (l *admissionLoad) stop() admissionStats {
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	l.wg.Wait()
+	return l.stats
 }

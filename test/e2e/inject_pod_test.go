@@ -166,27 +166,40 @@ func TestInjectedAgentRendersSecret(t *testing.T) {
 	})
 
 	t.Run("env", func(t *testing.T) {
-		pod := annotatedPod("env", map[string]string{
-			"vault.hashicorp.com/agent-inject":           "true",
-			"vault.hashicorp.com/role":                   ns,
-			"vault.hashicorp.com/agent-inject-secret-db": "secret/data/" + ns + "/db",
-			"vaultkube.io/agent-inject-env":              "true",
-			"vaultkube.io/env-prefix-db":                 "DB_",
-			"vaultkube.io/agent-token-audience":          "vault",
+		c.checkEnvModePod(t, ns, "secret/data/"+ns+"/db", "e2e-user", "pw-"+ns, func(p *corev1.Pod) {
+			p.Annotations["vaultkube.io/agent-token-audience"] = "vault"
 		})
-		pod.Spec.ServiceAccountName = "app"
-		pod.Spec.Containers[0].Command = []string{"/bin/sh", "-c", `echo "user=$DB_USERNAME"; exec sleep 3600`}
-		c.createPod(t, ns, pod)
-		c.waitPodReady(t, ns, "env")
-		var logs string
-		require.Eventually(t, func() bool {
-			logs, _ = c.kubectl(t, "", "-n", ns, "logs", "env", "-c", "app")
-			return strings.Contains(logs, "user=")
-		}, 30*time.Second, time.Second)
-		assert.Contains(t, logs, "user=e2e-user")
-		stored, err := c.client.CoreV1().Pods(ns).Get(ctx, "env", metav1.GetOptions{})
-		require.NoError(t, err)
-		raw, _ := stored.Marshal()
-		assert.NotContains(t, string(raw), "pw-"+ns, "env mode writes no secret into the pod spec")
 	})
+}
+
+// checkEnvModePod runs a pod named env in ns, service account app and Vault role ns, in env
+// mode with secret db read from path and prefix DB_: the app prints $DB_USERNAME, which must be
+// user, and the stored pod must not hold password. adjust changes the pod before it is created.
+func (c *cluster) checkEnvModePod(t *testing.T, ns, path, user, password string, adjust func(*corev1.Pod)) {
+	t.Helper()
+	pod := annotatedPod("env", map[string]string{
+		"vault.hashicorp.com/agent-inject":           "true",
+		"vault.hashicorp.com/role":                   ns,
+		"vault.hashicorp.com/agent-inject-secret-db": path,
+		"vaultkube.io/agent-inject-env":              "true",
+		"vaultkube.io/env-prefix-db":                 "DB_",
+	})
+	pod.Spec.ServiceAccountName = "app"
+	pod.Spec.Containers[0].Command = []string{"/bin/sh", "-c", `echo "user=$DB_USERNAME"; exec sleep 3600`}
+	if adjust != nil {
+		adjust(pod)
+	}
+	c.createPod(t, ns, pod)
+	c.waitPodReady(t, ns, "env")
+	var logs string
+	require.Eventually(t, func() bool {
+		logs, _ = c.kubectl(t, "", "-n", ns, "logs", "env", "-c", "app")
+		return strings.Contains(logs, "user=")
+	}, 30*time.Second, time.Second)
+	assert.Contains(t, logs, "user="+user)
+	stored, err := c.client.CoreV1().Pods(ns).Get(context.Background(), "env", metav1.GetOptions{})
+	require.NoError(t, err)
+	raw, err := stored.Marshal()
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), password, "env mode writes no secret into the pod spec")
 }
