@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/vaultkube/vaultkube/internal/version.Version=$(VE
 	-X github.com/vaultkube/vaultkube/internal/version.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export CGO_ENABLED := 0
 
-.PHONY: all build test chart-lint test-unit e2e bench demo image cluster-up cluster-down lint deps packages clean help
+.PHONY: all build test chart-lint test-unit e2e bench demo image release cluster-up cluster-down lint deps packages clean help
 
 all: build
 
@@ -46,8 +46,22 @@ test: lint chart-lint test-unit e2e ## Everything: lint, chart, unit tests, e2e.
 bench: deps build ## Benchmarks with comparisons against the peers.
 	hack/bench.sh
 
-image: ## Build the vaultkube image archive (and import it when the local cluster runs).
-	test/cluster/images.sh vaultkube
+# make image and make release: reproducible, so every timestamp is the commit's unless
+# SOURCE_DATE_EPOCH says otherwise; the binaries' version.Date is that time too.
+IMAGE ?= vaultkube.local/vaultkube:dev
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+RELEASE_URL ?= https://github.com/vaultkube/vaultkube/releases/download/$(VERSION)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image release: export SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
+RELEASE_LDFLAGS = $(LDFLAGS) -X github.com/vaultkube/vaultkube/internal/version.Date=$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+
+image: ## The vaultkube image (linux/amd64+arm64 OCI archive) in dist/vaultkube-image.tar, imported when the local cluster runs.
+	VK_IMAGE_PLATFORMS=$(IMAGE_PLATFORMS) VK_IMAGE_REF=$(IMAGE) VK_IMAGE_ARCHIVE=$(CURDIR)/dist/vaultkube-image.tar \
+	  VK_BUILDFLAGS=-trimpath VK_LDFLAGS='$(RELEASE_LDFLAGS)' test/cluster/images.sh vaultkube
+
+release: ## kubectl-vault for linux, darwin, windows x amd64, arm64: archives, checksums.txt, krew manifest in dist/release/ (VERSION=vX.Y.Z).
+	rm -rf dist/release
+	$(GO) run ./hack/release -version '$(VERSION)' -url '$(RELEASE_URL)' -ldflags '$(RELEASE_LDFLAGS)' -o dist/release ./cmd/kubectl-vault
 
 cluster-up: deps ## Start the local cluster (level 2: real pods).
 	test/cluster/up.sh 2
