@@ -46,17 +46,30 @@ image_vault() {
     -dir /tmp=1777 -dir /vault/data=0755 -dir /vault/config=0755 -dir /vault/logs=0755 \
     -dir /home/vault=0755 -env HOME=/home/vault -env SKIP_SETCAP=true
 }
+# The vaultkube image: /vaultkube (the entrypoint), /vaultkube-injector (-tags nokube: the
+# webhook without client-go, serving from certificate files) and /vaultkube-agent, static
+# binaries only (no shell), run as 65532:65532, for each of $VK_IMAGE_PLATFORMS (default
+# linux/amd64, which the e2e suite and the demo use; `make image` adds linux/arm64) in one
+# OCI image index, written to $VK_IMAGE_ARCHIVE (default $I/vaultkube.tar) and named
+# $VK_IMAGE_REF (default vaultkube.local/vaultkube:dev). go build gets $VK_BUILDFLAGS and
+# -ldflags $VK_LDFLAGS (default -s -w; `make image` adds -trimpath and the version).
 image_vaultkube() {
-  go build -ldflags "-s -w" -o "$I/vaultkube" ./cmd/vaultkube
-  local extra=()
-  if [ -d cmd/vaultkube-agent ]; then
-    go build -ldflags "-s -w" -o "$I/vaultkube-agent" ./cmd/vaultkube-agent
-    extra=(-file "/vaultkube-agent=$I/vaultkube-agent")
-  fi
-  # The webhook without client-go (-tags nokube): it serves from certificate files.
-  go build -tags nokube -ldflags "-s -w" -o "$I/vaultkube-injector" ./cmd/vaultkube-injector
-  "$MKIMAGE" -o "$I/vaultkube.tar" -ref vaultkube.local/vaultkube:dev -entrypoint /vaultkube \
-    -file "/vaultkube=$I/vaultkube" -file "/vaultkube-injector=$I/vaultkube-injector" "${extra[@]}"
+  local plats=${VK_IMAGE_PLATFORMS:-linux/amd64} ldflags=${VK_LDFLAGS:--s -w} bin=$I/vaultkube-bin
+  local flags=() cmds=(vaultkube) files=() p os arch c
+  read -ra flags <<<"${VK_BUILDFLAGS:-}"
+  [ -d cmd/vaultkube-agent ] && cmds+=(vaultkube-agent)
+  for p in ${plats//,/ }; do
+    os=${p%%/*} arch=${p#*/}
+    for c in "${cmds[@]}"; do
+      GOOS=$os GOARCH=$arch go build "${flags[@]}" -ldflags "$ldflags" -o "$bin/${os}_$arch/$c" "./cmd/$c"
+    done
+    GOOS=$os GOARCH=$arch go build "${flags[@]}" -tags nokube -ldflags "$ldflags" \
+      -o "$bin/${os}_$arch/vaultkube-injector" ./cmd/vaultkube-injector
+  done
+  for c in "${cmds[@]}" vaultkube-injector; do files+=(-file "/$c=$bin/{os}_{arch}/$c"); done
+  mkdir -p "$(dirname "${VK_IMAGE_ARCHIVE:-$I/vaultkube.tar}")"
+  "$MKIMAGE" -format oci -platforms "$plats" -o "${VK_IMAGE_ARCHIVE:-$I/vaultkube.tar}" \
+    -ref "${VK_IMAGE_REF:-vaultkube.local/vaultkube:dev}" -entrypoint /vaultkube -user 65532:65532 "${files[@]}"
 }
 
 # secrets-store-csi-driver (hack/build-deps.sh csidriver) with our kubelet plugin registrar
@@ -77,10 +90,14 @@ image_csidriver() {
     -dir /tmp=1777 -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 }
 
+# import NAME: import NAME's archive into the node's containerd, when it runs. For the vaultkube
+# image index, ctr unpacks the host's platform (and imports that platform's content only),
+# which is what kubelet runs.
 import() {
-  local sock=$VK_STATE/containerd/containerd.sock
-  [ -S "$sock" ] || { log "containerd is not running: built $I/$1.tar, not imported"; return 0; }
-  ctr --address "$sock" -n k8s.io images import --snapshotter overlayfs "$I/$1.tar" >/dev/null
+  local sock=$VK_STATE/containerd/containerd.sock archive=$I/$1.tar
+  [ "$1" = vaultkube ] && archive=${VK_IMAGE_ARCHIVE:-$archive}
+  [ -S "$sock" ] || { log "containerd is not running: built $archive, not imported"; return 0; }
+  ctr --address "$sock" -n k8s.io images import --snapshotter overlayfs "$archive" >/dev/null
 }
 
 ref() { case $1 in csidriver) echo vaultkube.local/csi-driver:dev ;; *) echo "vaultkube.local/$1:dev" ;; esac; }
