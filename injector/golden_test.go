@@ -250,7 +250,6 @@ func TestPatchRefusesOtherChanges(t *testing.T) {
 	for name, edit := range map[string]func(*corev1.Pod){
 		"image of an existing container": func(p *corev1.Pod) { p.Spec.Containers[0].Image = "other" },
 		"an existing volume":             func(p *corev1.Pod) { p.Spec.Volumes[0].Projected = nil },
-		"the pod's labels":               func(p *corev1.Pod) { p.Labels = map[string]string{"x": "y"} },
 		"containers reordered": func(p *corev1.Pod) {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "second", Image: "x"})
 			slices.Reverse(p.Spec.Containers)

@@ -27,13 +27,11 @@ type Operation struct {
 // operation's value is an existing object written out again, so every field of the
 // request's pod that k8s.io/api does not know survives.
 //
-// Patch fails when after differs from before in a way the patch cannot carry like this
-// (for example an existing container changed in a field other than command, args, env and
-// volumeMounts): that is a bug in Mutate.
+// Patch fails when the containers or volumes of after differ from before's in a way the
+// patch cannot carry like this (for example an existing container changed in a field other
+// than command, args, env and volumeMounts): that is a bug in Mutate. It looks at nothing
+// else of the pods (the tests check that Mutate changes nothing else).
 func Patch(before, after *corev1.Pod) ([]Operation, error) {
-	if err := onlyPatchedPartsDiffer(before, after); err != nil {
-		return nil, err
-	}
 	p := &patcher{}
 	p.annotations(before.Annotations, after.Annotations)
 	if b, a := before.Spec.ShareProcessNamespace, after.Spec.ShareProcessNamespace; (b == nil) != (a == nil) || (a != nil && *a != *b) {
@@ -49,18 +47,6 @@ func Patch(before, after *corev1.Pod) ([]Operation, error) {
 		return nil, err
 	}
 	return p.ops, nil
-}
-
-// onlyPatchedPartsDiffer checks that the pods are equal outside what Patch looks at.
-func onlyPatchedPartsDiffer(before, after *corev1.Pod) error {
-	a := *after
-	a.Annotations = before.Annotations
-	a.Spec.ShareProcessNamespace = before.Spec.ShareProcessNamespace
-	a.Spec.Volumes, a.Spec.InitContainers, a.Spec.Containers = before.Spec.Volumes, before.Spec.InitContainers, before.Spec.Containers
-	if !equality.Semantic.DeepEqual(before, &a) {
-		return fmt.Errorf("internal error: the mutated pod differs outside the annotations, containers and volumes")
-	}
-	return nil
 }
 
 // patcher collects operations.
