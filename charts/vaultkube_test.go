@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vaultkube/vaultkube/injector"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under vaultkube/testdata")
@@ -257,7 +257,7 @@ func TestHelmTestPod(t *testing.T) {
 	require.NotNil(t, podDoc, "no test pod")
 	raw, err := json.Marshal(podDoc)
 	require.NoError(t, err)
-	var pod podspec.Pod
+	var pod corev1.Pod
 	require.NoError(t, json.Unmarshal(raw, &pod))
 	assert.Equal(t, "vk-vaultkube-test", pod.Namespace, "outside the release namespace, which the webhook never sees")
 
@@ -269,7 +269,7 @@ func TestHelmTestPod(t *testing.T) {
 	require.NoError(t, err, "warnings: %v", warnings)
 	require.NotSame(t, &pod, out2, "not mutated")
 	check := []string{"/vaultkube-agent", "agent", "probe", "--ready-file", "/vault/secrets"}
-	var app, sidecar *podspec.Container
+	var app, sidecar *corev1.Container
 	for i := range out2.Spec.Containers {
 		c := &out2.Spec.Containers[i]
 		if c.Name == "check" {
@@ -281,7 +281,7 @@ func TestHelmTestPod(t *testing.T) {
 	require.NotNil(t, app)
 	require.NotNil(t, sidecar, "no classic sidecar injected")
 	assert.Empty(t, out2.Spec.InitContainers, "agent-pre-populate false: no init agent that would need Vault")
-	mounted := func(c *podspec.Container) bool {
+	mounted := func(c *corev1.Container) bool {
 		for _, m := range c.VolumeMounts {
 			if m.MountPath == "/vault/secrets" {
 				return true

@@ -32,22 +32,12 @@ func BenchmarkPatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("view", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := Patch(pod, out); err != nil {
-				b.Fatal(err)
-			}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Patch(pod, out); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("full", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := PatchFull(pod, out); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
 }
 
 func BenchmarkMutateOnly(b *testing.B) {

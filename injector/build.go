@@ -1,16 +1,16 @@
 package injector
 
 import (
+	"encoding/json"
 	"fmt"
-	"maps"
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/vaultkube/vaultkube/internal/jsonscan"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -55,7 +55,7 @@ var ourContainers = map[string]bool{AgentContainerName: true, InitContainerName:
 type builder struct {
 	spec     *Spec
 	cfg      Config
-	pod      *podspec.Pod
+	pod      *corev1.Pod
 	warnings []string
 	errs     []error
 	// noop is set when nothing should change after all (env mode with no container to wrap).
@@ -107,7 +107,7 @@ func (b *builder) apply() {
 		}
 	}
 	// the containers, then the init containers (indexed, not copied: a Container is large)
-	podContainers := [2][]podspec.Container{pod.Spec.Containers, pod.Spec.InitContainers}
+	podContainers := [2][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers}
 	for _, cs := range podContainers {
 		for i := range cs {
 			if ourContainers[cs[i].Name] {
@@ -126,7 +126,7 @@ func (b *builder) apply() {
 	if spec.TokenVolumeName != "" && !haveTokenVolume {
 		b.fail(AnnServiceAccountTokenVolume, "the pod has no volume %q", spec.TokenVolumeName)
 	}
-	var copied []podspec.VolumeMount
+	var copied []corev1.VolumeMount
 	if spec.CopyVolumeMountsFrom != "" {
 		var found bool
 		for _, cs := range podContainers {
@@ -174,7 +174,7 @@ func (b *builder) apply() {
 	b.checkCommands(agentMounts)
 	native := b.native()
 
-	var initC, sidecar *podspec.Container
+	var initC, sidecar *corev1.Container
 	switch {
 	case spec.PrePopulateOnly:
 		c := b.agentContainer(InitContainerName, "init", "", agentMounts)
@@ -185,11 +185,10 @@ func (b *builder) apply() {
 			ready = ReadyFile
 		}
 		c := b.agentContainer(AgentContainerName, "sidecar", ready, agentMounts)
-		always := podspec.ContainerRestartPolicyAlways
-		c.RestartPolicy = &always
+		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
 		if spec.PrePopulate {
-			c.StartupProbe = &podspec.Probe{
-				Exec:             &podspec.ExecAction{Command: b.cfg.agentArgv("probe")},
+			c.StartupProbe = &corev1.Probe{
+				ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: b.cfg.agentArgv("probe")}},
 				PeriodSeconds:    1,
 				TimeoutSeconds:   5,
 				FailureThreshold: 300,
@@ -222,7 +221,7 @@ func (b *builder) apply() {
 			for i := range pod.Spec.InitContainers {
 				b.mountSecrets(&pod.Spec.InitContainers[i], mountPaths)
 			}
-			pod.Spec.InitContainers = append([]podspec.Container{*initC}, pod.Spec.InitContainers...)
+			pod.Spec.InitContainers = append([]corev1.Container{*initC}, pod.Spec.InitContainers...)
 		} else {
 			pod.Spec.InitContainers = append(pod.Spec.InitContainers, *initC)
 		}
@@ -254,53 +253,35 @@ func (b *builder) sameUser() {
 
 func (b *builder) addVolumes() {
 	spec, pod := b.spec, b.pod
-	// room for ours at once: a Volume is large, growing the slice step by step copies a lot
-	vols := make([]podspec.Volume, len(pod.Spec.Volumes), len(pod.Spec.Volumes)+5)
-	copy(vols, pod.Spec.Volumes)
-	pod.Spec.Volumes = vols
-	// what the volumes point to, in one allocation (each volume gets its own fields)
-	src := &struct {
-		secrets, home, bin                podspec.EmptyDirVolumeSource
-		secretsLimit, homeLimit, binLimit podspec.Quantity
-		token                             podspec.ProjectedVolumeSource
-		sources                           [1]podspec.VolumeProjection
-		sa                                podspec.ServiceAccountTokenProjection
-		exp                               int64
-		tls, extra                        podspec.SecretVolumeSource
-	}{}
+	vol := func(name string, src corev1.VolumeSource) {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: src})
+	}
 	if !spec.Env {
-		src.secrets.Medium = podspec.StorageMediumMemory
+		secrets := &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}
 		if limit, ok := b.cfg.sizeLimit(); ok {
-			src.secretsLimit = limit
-			src.secrets.SizeLimit = &src.secretsLimit
+			secrets.SizeLimit = &limit
 		}
-		src.home.Medium, src.homeLimit = podspec.StorageMediumMemory, "1Mi"
-		src.home.SizeLimit = &src.homeLimit
-		pod.Spec.Volumes = append(pod.Spec.Volumes,
-			podspec.Volume{Name: VolumeSecrets, EmptyDir: &src.secrets},
-			podspec.Volume{Name: VolumeHome, EmptyDir: &src.home})
+		homeLimit := resource.MustParse("1Mi")
+		vol(VolumeSecrets, corev1.VolumeSource{EmptyDir: secrets})
+		vol(VolumeHome, corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &homeLimit}})
 	} else {
-		src.binLimit = "128Mi"
-		src.bin.SizeLimit = &src.binLimit
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeAgentBin, EmptyDir: &src.bin})
+		binLimit := resource.MustParse("128Mi")
+		vol(VolumeAgentBin, corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &binLimit}})
 	}
 	if spec.TokenVolumeName == "" {
-		src.exp = b.cfg.TokenExpirationSeconds
-		if src.exp == 0 {
-			src.exp = 3600
+		exp := b.cfg.TokenExpirationSeconds
+		if exp == 0 {
+			exp = 3600
 		}
-		src.sa = podspec.ServiceAccountTokenProjection{Audience: spec.TokenAudience, ExpirationSeconds: &src.exp, Path: "token"}
-		src.sources[0].ServiceAccountToken = &src.sa
-		src.token.Sources = src.sources[:]
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeToken, Projected: &src.token})
+		vol(VolumeToken, corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: spec.TokenAudience, ExpirationSeconds: &exp, Path: "token"},
+		}}}})
 	}
 	if spec.TLSSecret != "" {
-		src.tls.SecretName = spec.TLSSecret
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeTLS, Secret: &src.tls})
+		vol(VolumeTLS, corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: spec.TLSSecret}})
 	}
 	if spec.ExtraSecret != "" {
-		src.extra.SecretName = spec.ExtraSecret
-		pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeExtra, Secret: &src.extra})
+		vol(VolumeExtra, corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: spec.ExtraSecret}})
 	}
 }
 
@@ -321,22 +302,22 @@ func (b *builder) mountPaths() []string {
 
 // appendCredentialMounts appends what any process running the agent needs to log in (at
 // most 3 mounts).
-func (b *builder) appendCredentialMounts(mounts []podspec.VolumeMount) []podspec.VolumeMount {
+func (b *builder) appendCredentialMounts(mounts []corev1.VolumeMount) []corev1.VolumeMount {
 	tokenVol := VolumeToken
 	if b.spec.TokenVolumeName != "" {
 		tokenVol = b.spec.TokenVolumeName
 	}
-	mounts = append(mounts, podspec.VolumeMount{Name: tokenVol, MountPath: TokenDir, ReadOnly: true})
+	mounts = append(mounts, corev1.VolumeMount{Name: tokenVol, MountPath: TokenDir, ReadOnly: true})
 	if b.spec.TLSSecret != "" {
-		mounts = append(mounts, podspec.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
+		mounts = append(mounts, corev1.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
 	}
 	if b.spec.ExtraSecret != "" {
-		mounts = append(mounts, podspec.VolumeMount{Name: VolumeExtra, MountPath: ExtraPath, ReadOnly: true})
+		mounts = append(mounts, corev1.VolumeMount{Name: VolumeExtra, MountPath: ExtraPath, ReadOnly: true})
 	}
 	return mounts
 }
 
-func (b *builder) agentMounts(paths []string, copied []podspec.VolumeMount) []podspec.VolumeMount {
+func (b *builder) agentMounts(paths []string, copied []corev1.VolumeMount) []corev1.VolumeMount {
 	n := len(paths) + 2 + len(copied) // the secrets, home and token mounts and the copies
 	if b.spec.TLSSecret != "" {
 		n++
@@ -344,11 +325,11 @@ func (b *builder) agentMounts(paths []string, copied []podspec.VolumeMount) []po
 	if b.spec.ExtraSecret != "" {
 		n++
 	}
-	mounts := make([]podspec.VolumeMount, 0, n)
+	mounts := make([]corev1.VolumeMount, 0, n)
 	for _, p := range paths {
-		mounts = append(mounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: p})
+		mounts = append(mounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: p})
 	}
-	mounts = append(mounts, podspec.VolumeMount{Name: VolumeHome, MountPath: HomePath})
+	mounts = append(mounts, corev1.VolumeMount{Name: VolumeHome, MountPath: HomePath})
 	mounts = b.appendCredentialMounts(mounts)
 	if len(copied) == 0 {
 		return mounts
@@ -368,7 +349,7 @@ func (b *builder) agentMounts(paths []string, copied []podspec.VolumeMount) []po
 	return mounts
 }
 
-func (b *builder) mountSecrets(c *podspec.Container, paths []string) {
+func (b *builder) mountSecrets(c *corev1.Container, paths []string) {
 	for _, p := range paths {
 		conflict := false
 		for _, m := range c.VolumeMounts {
@@ -380,7 +361,7 @@ func (b *builder) mountSecrets(c *podspec.Container, paths []string) {
 			b.fail(AnnSecretVolumePath, "container %q already mounts something at %s", c.Name, p)
 			continue
 		}
-		c.VolumeMounts = append(c.VolumeMounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: p, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: p, ReadOnly: true})
 	}
 }
 
@@ -391,83 +372,70 @@ func (s *Spec) tokenPath() string {
 	return TokenPath
 }
 
-func (b *builder) resources() *podspec.ResourceRequirements {
-	r := &podspec.ResourceRequirements{}
-	set := func(list *podspec.ResourceList, name, v string) {
+func (b *builder) resources() corev1.ResourceRequirements {
+	var r corev1.ResourceRequirements
+	set := func(list *corev1.ResourceList, name corev1.ResourceName, v string) {
 		if v == "" {
 			return
 		}
-		if *list == nil {
-			*list = podspec.ResourceList{}
+		q, err := resource.ParseQuantity(v) // checked by ParseAnnotations and Config.Validate
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("internal error: resource %s: %w", name, err))
+			return
 		}
-		(*list)[name] = podspec.Quantity(v)
+		if *list == nil {
+			*list = corev1.ResourceList{}
+		}
+		(*list)[name] = q
 	}
 	s := b.spec
-	set(&r.Requests, podspec.ResourceCPU, s.RequestsCPU)
-	set(&r.Requests, podspec.ResourceMemory, s.RequestsMem)
-	set(&r.Requests, podspec.ResourceEphemeralStorage, s.RequestsEphemeral)
-	set(&r.Limits, podspec.ResourceCPU, s.LimitsCPU)
-	set(&r.Limits, podspec.ResourceMemory, s.LimitsMem)
-	set(&r.Limits, podspec.ResourceEphemeralStorage, s.LimitsEphemeral)
+	set(&r.Requests, corev1.ResourceCPU, s.RequestsCPU)
+	set(&r.Requests, corev1.ResourceMemory, s.RequestsMem)
+	set(&r.Requests, corev1.ResourceEphemeralStorage, s.RequestsEphemeral)
+	set(&r.Limits, corev1.ResourceCPU, s.LimitsCPU)
+	set(&r.Limits, corev1.ResourceMemory, s.LimitsMem)
+	set(&r.Limits, corev1.ResourceEphemeralStorage, s.LimitsEphemeral)
 	return r
 }
 
 // securityContext is restrictive by default and honours the pod-level context: without an
 // explicit annotation, a pod-level runAsUser/runAsGroup is inherited rather than overridden.
-func (b *builder) securityContext() *podspec.SecurityContext {
+// Each container gets its own.
+func (b *builder) securityContext() *corev1.SecurityContext {
 	s := b.spec
 	if !s.SetSecurityContext {
 		return nil
 	}
 	podSC := b.pod.Spec.SecurityContext
 	if podSC == nil {
-		podSC = &podspec.PodSecurityContext{}
+		podSC = &corev1.PodSecurityContext{}
 	}
-	// the context and everything it points to, in one allocation
-	v := &struct {
-		sc                            podspec.SecurityContext
-		caps                          podspec.Capabilities
-		drop                          [1]string
-		escalation, readOnly, nonRoot bool
-		uid, gid                      int64
-		seccomp                       podspec.SeccompProfile
-	}{drop: [1]string{"ALL"}, readOnly: true}
-	v.caps.Drop = v.drop[:]
-	sc := &v.sc
-	sc.AllowPrivilegeEscalation = &v.escalation
-	sc.Capabilities = &v.caps
-	sc.ReadOnlyRootFilesystem = &v.readOnly
-	// each container gets its own IDs, not the Spec's
+	sc := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		ReadOnlyRootFilesystem:   ptr.To(true),
+	}
 	switch {
 	case s.RunAsUser != nil:
-		v.uid, sc.RunAsUser = *s.RunAsUser, &v.uid
+		sc.RunAsUser = ptr.To(*s.RunAsUser)
 	case podSC.RunAsUser == nil:
-		v.uid, sc.RunAsUser = b.cfg.RunAsUser, &v.uid
+		sc.RunAsUser = ptr.To(b.cfg.RunAsUser)
 	}
 	switch {
 	case s.RunAsGroup != nil:
-		v.gid, sc.RunAsGroup = *s.RunAsGroup, &v.gid
+		sc.RunAsGroup = ptr.To(*s.RunAsGroup)
 	case podSC.RunAsGroup == nil:
-		v.gid, sc.RunAsGroup = b.cfg.RunAsGroup, &v.gid
+		sc.RunAsGroup = ptr.To(b.cfg.RunAsGroup)
 	}
 	effective := sc.RunAsUser
 	if effective == nil {
 		effective = podSC.RunAsUser
 	}
-	v.nonRoot = effective != nil && *effective != 0
-	sc.RunAsNonRoot = &v.nonRoot
+	sc.RunAsNonRoot = ptr.To(effective != nil && *effective != 0)
 	if podSC.SeccompProfile == nil {
-		v.seccomp.Type = podspec.SeccompProfileTypeRuntimeDefault
-		sc.SeccompProfile = &v.seccomp
+		sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 	}
 	return sc
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // AgentConfig builds the agent's configuration for a mode (init, sidecar or exec).
@@ -540,131 +508,30 @@ func (b *builder) agentConfig(mode, ready string) agentconfig.Config {
 	return c
 }
 
-func (b *builder) agentEnv(mode, ready string) []podspec.EnvVar {
+func (b *builder) agentEnv(mode, ready string) []corev1.EnvVar {
 	cfg := b.agentConfig(mode, ready)
 	if err := cfg.Validate(); err != nil {
 		b.errs = append(b.errs, fmt.Errorf("internal error: the agent configuration is invalid: %w", err))
 	}
-	var buf [2048]byte // most configurations are encoded here, then copied once into the string
-	n := 1
-	if mode != "exec" {
-		n += btoi(b.spec.GoMaxProcs != "") + btoi(b.spec.ProxyAddress != "")
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		b.errs = append(b.errs, fmt.Errorf("internal error: encode the agent configuration: %w", err))
 	}
-	env := make([]podspec.EnvVar, 1, n)
-	env[0] = podspec.EnvVar{Name: agentconfig.EnvVar, Value: string(appendAgentConfig(buf[:0], &cfg))}
+	env := []corev1.EnvVar{{Name: agentconfig.EnvVar, Value: string(raw)}}
 	if b.spec.GoMaxProcs != "" && mode != "exec" {
-		env = append(env, podspec.EnvVar{Name: "GOMAXPROCS", Value: b.spec.GoMaxProcs})
+		env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", Value: b.spec.GoMaxProcs})
 	}
 	if b.spec.ProxyAddress != "" && mode != "exec" {
-		env = append(env, podspec.EnvVar{Name: "HTTPS_PROXY", Value: b.spec.ProxyAddress})
+		env = append(env, corev1.EnvVar{Name: "HTTPS_PROXY", Value: b.spec.ProxyAddress})
 	}
 	return env
-}
-
-// appendAgentConfig appends the JSON encoding of c, byte for byte what json.Marshal(c)
-// returns (TestAppendAgentConfigIsJSONMarshal checks every field), without reflection:
-// it runs for every injected pod. A field added to agentconfig must be added here too.
-func appendAgentConfig(buf []byte, c *agentconfig.Config) []byte {
-	v := &c.Vault
-	buf = append(buf, `{"vault":{"address":`...)
-	buf = jsonscan.AppendString(buf, v.Address)
-	buf = appendStringField(buf, "namespace", v.Namespace)
-	buf = appendStringField(buf, "caCert", v.CACert)
-	buf = appendStringField(buf, "caPath", v.CAPath)
-	buf = appendStringField(buf, "clientCert", v.ClientCert)
-	buf = appendStringField(buf, "clientKey", v.ClientKey)
-	buf = appendStringField(buf, "tlsServerName", v.TLSServerName)
-	buf = appendBoolField(buf, "tlsSkipVerify", v.TLSSkipVerify)
-	if v.ClientMaxRetries != nil {
-		buf = append(buf, `,"clientMaxRetries":`...)
-		buf = strconv.AppendInt(buf, int64(*v.ClientMaxRetries), 10)
-	}
-	buf = appendStringField(buf, "clientTimeout", v.ClientTimeout)
-	buf = appendStringField(buf, "proxyAddress", v.ProxyAddress)
-
-	a := &c.Auth
-	buf = append(buf, `},"auth":{"type":`...)
-	buf = jsonscan.AppendString(buf, a.Type)
-	buf = append(buf, `,"path":`...)
-	buf = jsonscan.AppendString(buf, a.Path)
-	buf = append(buf, `,"role":`...)
-	buf = jsonscan.AppendString(buf, a.Role)
-	buf = append(buf, `,"tokenPath":`...)
-	buf = jsonscan.AppendString(buf, a.TokenPath)
-	if len(a.Config) > 0 {
-		buf = append(buf, `,"config":{`...)
-		for i, k := range slices.Sorted(maps.Keys(a.Config)) {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = jsonscan.AppendString(buf, k)
-			buf = append(buf, ':')
-			buf = jsonscan.AppendString(buf, a.Config[k])
-		}
-		buf = append(buf, '}')
-	}
-	buf = append(buf, '}')
-
-	if len(c.Templates) > 0 {
-		buf = append(buf, `,"templates":[`...)
-		for i := range c.Templates {
-			t := &c.Templates[i]
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, `{"name":`...)
-			buf = jsonscan.AppendString(buf, t.Name)
-			buf = appendStringField(buf, "secretPath", t.SecretPath)
-			buf = appendStringField(buf, "contents", t.Contents)
-			buf = appendStringField(buf, "source", t.Source)
-			buf = appendStringField(buf, "defaultFormat", t.DefaultFormat)
-			buf = appendStringField(buf, "destination", t.Destination)
-			buf = appendStringField(buf, "perms", t.Perms)
-			buf = appendStringField(buf, "leftDelim", t.LeftDelim)
-			buf = appendStringField(buf, "rightDelim", t.RightDelim)
-			if len(t.Command) > 0 {
-				buf = jsonscan.AppendStrings(append(buf, `,"command":`...), t.Command)
-			}
-			buf = appendBoolField(buf, "errorOnMissingKey", t.ErrorOnMissingKey)
-			buf = appendStringField(buf, "envPrefix", t.EnvPrefix)
-			buf = append(buf, '}')
-		}
-		buf = append(buf, ']')
-	}
-	buf = append(buf, `,"mode":`...)
-	buf = jsonscan.AppendString(buf, c.Mode)
-	buf = appendBoolField(buf, "exitAfterAuth", c.ExitAfterAuth)
-	buf = appendStringField(buf, "tokenSinkPath", c.TokenSinkPath)
-	buf = appendBoolField(buf, "revokeOnShutdown", c.RevokeOnShutdown)
-	buf = appendStringField(buf, "readyFile", c.ReadyFile)
-	buf = appendStringField(buf, "staticSecretRenderInterval", c.StaticSecretRenderInterval)
-	buf = appendStringField(buf, "logLevel", c.LogLevel)
-	buf = appendStringField(buf, "logFormat", c.LogFormat)
-	return append(buf, '}')
-}
-
-// appendStringField appends ,"name":"v" unless v is empty (an omitempty string field).
-func appendStringField(buf []byte, name, v string) []byte {
-	if v == "" {
-		return buf
-	}
-	buf = append(append(append(append(buf, ',', '"'), name...), '"'), ':')
-	return jsonscan.AppendString(buf, v)
-}
-
-// appendBoolField appends ,"name":true unless v is false (an omitempty bool field).
-func appendBoolField(buf []byte, name string, v bool) []byte {
-	if !v {
-		return buf
-	}
-	return append(append(append(buf, ',', '"'), name...), `":true`...)
 }
 
 // checkCommands warns about commands after render that cannot run in the agent container:
 // the vaultkube image holds the agent and nothing else (no shell, no kill), so a command
 // must be the agent itself or lie on a volume the agent mounts. Another agent image may
 // bring its own tools.
-func (b *builder) checkCommands(mounts []podspec.VolumeMount) {
+func (b *builder) checkCommands(mounts []corev1.VolumeMount) {
 	if b.spec.Image != b.cfg.AgentImage {
 		return
 	}
@@ -676,7 +543,7 @@ func (b *builder) checkCommands(mounts []podspec.VolumeMount) {
 		if base := path.Base(p); base == "sh" || base == "bash" || base == "ash" {
 			continue // ParseAnnotations warned already
 		}
-		onVolume := slices.ContainsFunc(mounts, func(m podspec.VolumeMount) bool {
+		onVolume := slices.ContainsFunc(mounts, func(m corev1.VolumeMount) bool {
 			return strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/")
 		})
 		if p != b.cfg.AgentBinary && !onVolume {
@@ -688,8 +555,8 @@ func (b *builder) checkCommands(mounts []podspec.VolumeMount) {
 // agentContainer builds an agent container with mounts, which become the container's. Each
 // container gets its own resources and securityContext, built afresh rather than copied
 // (they are equal for all).
-func (b *builder) agentContainer(name, mode, ready string, mounts []podspec.VolumeMount) podspec.Container {
-	return podspec.Container{
+func (b *builder) agentContainer(name, mode, ready string, mounts []corev1.VolumeMount) corev1.Container {
+	return corev1.Container{
 		Name:                     name,
 		Image:                    b.spec.Image,
 		Command:                  b.cfg.agentArgv(),
@@ -697,6 +564,6 @@ func (b *builder) agentContainer(name, mode, ready string, mounts []podspec.Volu
 		Resources:                b.resources(),
 		VolumeMounts:             mounts,
 		SecurityContext:          b.securityContext(),
-		TerminationMessagePolicy: podspec.TerminationMessageFallbackToLogsOnError,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 }

@@ -1,10 +1,8 @@
 package injector
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/url"
 	"path"
 	"strconv"
@@ -14,7 +12,8 @@ import (
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
-	"github.com/vaultkube/vaultkube/internal/kubeval"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func checkBool(v string) error {
@@ -54,10 +53,7 @@ func checkQuantity(v string) error {
 	if v == "" {
 		return nil
 	}
-	if _, ok := parseQuantityFast(v); ok {
-		return nil
-	}
-	q, err := kubeval.ParseQuantity(v)
+	q, err := resource.ParseQuantity(v)
 	if err != nil {
 		return fmt.Errorf("%q is not a resource quantity", v)
 	}
@@ -184,14 +180,14 @@ func checkMountPath(v string) error {
 }
 
 func checkDNSSubdomain(v string) error {
-	if errs := kubeval.IsDNS1123Subdomain(v); len(errs) > 0 {
+	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid object name: %s", v, strings.Join(errs, "; "))
 	}
 	return nil
 }
 
 func checkDNSLabel(v string) error {
-	if errs := kubeval.IsDNS1123Label(v); len(errs) > 0 {
+	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid name: %s", v, strings.Join(errs, "; "))
 	}
 	return nil
@@ -223,7 +219,7 @@ func checkEnvPrefix(v string) error {
 	if v == "" {
 		return errors.New("must not be empty: without a prefix the secret's keys could name any variable (PATH, LD_PRELOAD, ...)")
 	}
-	if errs := kubeval.IsEnvVarName(v); len(errs) > 0 {
+	if errs := validation.IsEnvVarName(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a valid environment variable prefix", v)
 	}
 	if agentconfig.HijackingEnvPrefix(v) {
@@ -307,111 +303,13 @@ func splitCommand(s string) ([]string, error) {
 // compareQuantities compares two quantities as the API server would (-1, 0 or +1); ok is
 // false when either is not a valid, non-negative quantity (as checkQuantity rejects it).
 func compareQuantities(a, b string) (c int, ok bool) {
-	if x, ok := parseQuantityFast(a); ok {
-		if y, ok := parseQuantityFast(b); ok {
-			return x.cmp(y), true
-		}
-	}
-	x, err := kubeval.ParseQuantity(a)
+	x, err := resource.ParseQuantity(a)
 	if err != nil || x.Sign() < 0 {
 		return 0, false
 	}
-	y, err := kubeval.ParseQuantity(b)
+	y, err := resource.ParseQuantity(b)
 	if err != nil || y.Sign() < 0 {
 		return 0, false
 	}
 	return x.Cmp(y), true
-}
-
-// fastQuantity is the exact value mant × 10^scale of a quantity parseQuantityFast reads.
-type fastQuantity struct {
-	mant  uint64
-	scale int
-}
-
-// quantitySuffixes are the fixed suffixes of kubeval.ParseQuantity: a power of ten, or of
-// two when binary.
-var quantitySuffixes = map[string]struct {
-	binary bool
-	exp    int
-}{
-	"": {}, "n": {exp: -9}, "u": {exp: -6}, "m": {exp: -3}, "k": {exp: 3}, "M": {exp: 6},
-	"G": {exp: 9}, "T": {exp: 12}, "P": {exp: 15}, "E": {exp: 18},
-	"Ki": {true, 10}, "Mi": {true, 20}, "Gi": {true, 30}, "Ti": {true, 40}, "Pi": {true, 50}, "Ei": {true, 60},
-}
-
-// parseQuantityFast reads the quantities pods and flags use ("250m", "64Mi", "1.5Gi") without
-// the math/big arithmetic of kubeval.ParseQuantity: digits with an optional fraction (18
-// digits at most, no sign) and no suffix or a fixed one, whose value needs neither of the
-// API server's adjustments (rounding up to 1n, capping binary quantities at 2^63-1). Every
-// quantity it reads, kubeval.ParseQuantity accepts with the same value; for anything else
-// ok is false and kubeval.ParseQuantity decides.
-func parseQuantityFast(s string) (q fastQuantity, ok bool) {
-	i, digits := 0, 0
-	for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
-		q.mant = q.mant*10 + uint64(s[i]-'0')
-		digits++
-	}
-	if digits == 0 {
-		return q, false
-	}
-	frac := 0
-	if i < len(s) && s[i] == '.' {
-		for i++; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
-			q.mant = q.mant*10 + uint64(s[i]-'0')
-			frac++
-		}
-	}
-	if digits+frac > 18 { // so that mant did not overflow
-		return q, false
-	}
-	u, ok := quantitySuffixes[s[i:]]
-	if !ok {
-		return q, false
-	}
-	if u.binary {
-		if q.mant != 0 && bits.Len64(q.mant)+u.exp > 63 {
-			return q, false // might be capped
-		}
-		q.mant <<= u.exp
-		q.scale = -frac
-	} else {
-		q.scale = u.exp - frac
-	}
-	if q.scale < -9 {
-		return q, false // might be rounded
-	}
-	return q, true
-}
-
-// pow10 holds 10^0 to 10^19, the powers of ten that fit in a uint64.
-var pow10 = func() (p [20]uint64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
-func (q fastQuantity) cmp(o fastQuantity) int {
-	switch {
-	case q.mant == 0 || o.mant == 0:
-		return cmp.Compare(q.mant, o.mant)
-	case q.scale >= o.scale:
-		return cmpScaled(q.mant, q.scale-o.scale, o.mant)
-	default:
-		return -cmpScaled(o.mant, o.scale-q.scale, q.mant)
-	}
-}
-
-// cmpScaled compares x × 10^d with y, for x > 0 and d >= 0.
-func cmpScaled(x uint64, d int, y uint64) int {
-	if d >= len(pow10) {
-		return 1 // x × 10^d >= 10^20 > y
-	}
-	hi, lo := bits.Mul64(x, pow10[d])
-	if hi != 0 {
-		return 1
-	}
-	return cmp.Compare(lo, y)
 }

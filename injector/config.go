@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vaultkube/vaultkube/internal/kubeval"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/version"
 )
 
 // DefaultAgentImage is the agent image when neither the flag nor the annotation sets one.
@@ -150,7 +150,7 @@ func (c Config) Validate() error {
 		add("native sidecar: %v", err)
 	}
 	if c.ServerVersion != "" {
-		if _, err := kubeval.ParseGenericVersion(c.ServerVersion); err != nil {
+		if _, err := version.ParseGeneric(c.ServerVersion); err != nil {
 			add("server version %q: %v", c.ServerVersion, err)
 		}
 	}
@@ -174,44 +174,11 @@ func (c Config) ServerSupportsNativeSidecars() bool {
 	if c.ServerVersion == "" {
 		return true
 	}
-	if major, minor, ok := parseSimpleVersion(c.ServerVersion); ok {
-		return major > 1 || (major == 1 && minor >= 29)
-	}
-	v, err := kubeval.ParseGenericVersion(c.ServerVersion)
+	v, err := version.ParseGeneric(c.ServerVersion)
 	if err != nil {
 		return true // unknown
 	}
-	return v.AtLeast(1, 29) // native sidecars are on by default from 1.29
-}
-
-// parseSimpleVersion reads the versions API servers report ("v1.37.2", "v1.30.1-eks-1a2b",
-// "1.29") without allocating: an optional "v", then two or three dot-separated numbers of
-// at most 9 digits, the first without a leading zero, then nothing or "-" or "+" and text
-// without a newline. kubeval.ParseGenericVersion accepts each such version with the same
-// numbers; for anything else ok is false and it decides.
-func parseSimpleVersion(s string) (major, minor uint64, ok bool) {
-	s = strings.TrimPrefix(s, "v")
-	var nums [3]uint64
-	n := 0
-	for n < len(nums) {
-		i := 0
-		for i < len(s) && i < 10 && '0' <= s[i] && s[i] <= '9' {
-			nums[n] = nums[n]*10 + uint64(s[i]-'0')
-			i++
-		}
-		if i == 0 || i > 9 || (n == 0 && i > 1 && s[0] == '0') {
-			return 0, 0, false
-		}
-		s, n = s[i:], n+1
-		if n == len(nums) || !strings.HasPrefix(s, ".") {
-			break
-		}
-		s = s[1:]
-	}
-	if n < 2 || (s != "" && s[0] != '-' && s[0] != '+') || strings.ContainsRune(s, '\n') {
-		return 0, 0, false
-	}
-	return nums[0], nums[1], true
+	return v.AtLeast(version.MajorMinor(1, 29)) // native sidecars are on by default from 1.29
 }
 
 // agentArgv is the agent binary followed by "agent" and args.
@@ -224,9 +191,9 @@ func (c Config) agentArgv(args ...string) []string {
 }
 
 // sizeLimit is the size limit of the secrets volume; ok is false for none.
-func (c Config) sizeLimit() (q podspec.Quantity, ok bool) {
+func (c Config) sizeLimit() (q resource.Quantity, ok bool) {
 	if c.SecretsVolumeSizeLimit == "" || checkQuantity(c.SecretsVolumeSizeLimit) != nil {
-		return "", false
+		return q, false
 	}
-	return podspec.Quantity(c.SecretsVolumeSizeLimit), true
+	return resource.MustParse(c.SecretsVolumeSizeLimit), true
 }

@@ -6,11 +6,11 @@ import (
 	"strings"
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // patchContainer applies an agent-json-patch style annotation to a built container.
-func (b *builder) patchContainer(c *podspec.Container, key, patch string) {
+func (b *builder) patchContainer(c *corev1.Container, key, patch string) {
 	if patch == "" {
 		return
 	}
@@ -29,7 +29,7 @@ func (b *builder) patchContainer(c *podspec.Container, key, patch string) {
 		b.fail(key, "the patch does not apply to container %s: %v", c.Name, err)
 		return
 	}
-	var patched podspec.Container
+	var patched corev1.Container
 	if err := json.Unmarshal(out, &patched); err != nil {
 		b.fail(key, "the patched container %s is not a container: %v", c.Name, err)
 		return
@@ -43,7 +43,7 @@ func (b *builder) patchContainer(c *podspec.Container, key, patch string) {
 
 // patchedProblem catches patches that would make the pod invalid, so that the denial names
 // the annotation instead of the API server rejecting the pod later.
-func (b *builder) patchedProblem(orig, c *podspec.Container) string {
+func (b *builder) patchedProblem(orig, c *corev1.Container) string {
 	volumes := map[string]bool{}
 	for _, v := range b.pod.Spec.Volumes {
 		volumes[v.Name] = true
@@ -60,8 +60,8 @@ func (b *builder) patchedProblem(orig, c *podspec.Container) string {
 		}
 		paths[m.MountPath] = true
 	}
-	sidecar := func(c *podspec.Container) bool {
-		return c.RestartPolicy != nil && *c.RestartPolicy == podspec.ContainerRestartPolicyAlways
+	sidecar := func(c *corev1.Container) bool {
+		return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 	}
 	switch {
 	case c.Name != orig.Name:
@@ -76,6 +76,6 @@ func (b *builder) patchedProblem(orig, c *podspec.Container) string {
 	return ""
 }
 
-func (b *builder) isInit(c *podspec.Container) bool {
+func (b *builder) isInit(c *corev1.Container) bool {
 	return c.Name == InitContainerName || c.Name == InstallContainerName || c.RestartPolicy != nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/vaultkube/vaultkube/injector/agent"
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // moreValidValues are other spellings the annotation checks admit, which the injector must
@@ -42,7 +42,7 @@ func TestAgentAcceptsWhatTheInjectorAdmits(t *testing.T) {
 				out, _, err := Mutate(loadPod(t, "web", ann), testConfig())
 				require.NoError(t, err)
 				configs := 0
-				for _, c := range append(append([]podspec.Container{}, out.Spec.InitContainers...), out.Spec.Containers...) {
+				for _, c := range append(append([]corev1.Container{}, out.Spec.InitContainers...), out.Spec.Containers...) {
 					for _, e := range c.Env {
 						if e.Name != agentconfig.EnvVar {
 							continue

@@ -3,7 +3,7 @@ package injector
 import (
 	"fmt"
 
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -14,14 +14,14 @@ func (b *builder) applyEnv() {
 	pod, spec := b.pod, b.spec
 	res := b.resources()
 	sc := b.securityContext()
-	install := podspec.Container{
+	install := corev1.Container{
 		Name:                     InstallContainerName,
 		Image:                    spec.Image,
 		Command:                  b.cfg.agentArgv("install", AgentBinDir),
 		Resources:                res,
-		VolumeMounts:             []podspec.VolumeMount{{Name: VolumeAgentBin, MountPath: AgentBinDir}},
+		VolumeMounts:             []corev1.VolumeMount{{Name: VolumeAgentBin, MountPath: AgentBinDir}},
 		SecurityContext:          sc,
-		TerminationMessagePolicy: podspec.TerminationMessageFallbackToLogsOnError,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	b.patchContainer(&install, AnnInitJSONPatch, spec.InitJSONPatch)
 	env := b.agentEnv("exec", "")
@@ -52,7 +52,7 @@ func (b *builder) applyEnv() {
 		c.Command = append(cmd, c.Args...)
 		c.Args = nil
 		c.Env = append(c.Env, env...)
-		c.VolumeMounts = append(c.VolumeMounts, podspec.VolumeMount{Name: VolumeAgentBin, MountPath: AgentBinDir, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: VolumeAgentBin, MountPath: AgentBinDir, ReadOnly: true})
 		c.VolumeMounts = b.appendCredentialMounts(c.VolumeMounts)
 		wrapped++
 	}

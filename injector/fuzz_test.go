@@ -1,6 +1,7 @@
 package injector
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,15 @@ func FuzzParseAnnotations(f *testing.F) {
 		if problems := podProblems(out); len(problems) > 0 {
 			t.Fatalf("invalid pod: %v", problems)
 		}
-		assertSamePatchResult(t, p, out)
+		ops, err := Patch(p, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch, err := json.Marshal(ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertPatchApplies(t, p, out, patch)
+		assertOnlyNewValues(t, p, ops)
 	})
 }

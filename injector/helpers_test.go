@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/vaultkube/vaultkube/internal/podspec"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -20,16 +19,13 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 // loadPod reads testdata/pods/<name>.yaml and sets the annotations.
-func loadPod(t testing.TB, name string, ann map[string]string) *podspec.Pod {
+func loadPod(t testing.TB, name string, ann map[string]string) *corev1.Pod {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "pods", name+".yaml"))
 	require.NoError(t, err)
-	// strictly against k8s.io/api first: a typo in a test pod must not pass unnoticed
-	require.NoError(t, yaml.UnmarshalStrict(raw, &corev1.Pod{}))
-	js, err := yaml.YAMLToJSON(raw)
-	require.NoError(t, err)
-	var pod podspec.Pod
-	require.NoError(t, json.Unmarshal(js, &pod))
+	// strictly: a typo in a test pod must not pass unnoticed
+	var pod corev1.Pod
+	require.NoError(t, yaml.UnmarshalStrict(raw, &pod))
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
@@ -63,7 +59,7 @@ func basic(extra ...string) map[string]string {
 	return ann
 }
 
-func mustMutate(t testing.TB, pod *podspec.Pod, cfg Config) (*podspec.Pod, []string) {
+func mustMutate(t testing.TB, pod *corev1.Pod, cfg Config) (*corev1.Pod, []string) {
 	t.Helper()
 	out, warnings, err := Mutate(pod, cfg)
 	require.NoError(t, err)
@@ -71,7 +67,7 @@ func mustMutate(t testing.TB, pod *podspec.Pod, cfg Config) (*podspec.Pod, []str
 	return out, warnings
 }
 
-func findContainer(cs []podspec.Container, name string) *podspec.Container {
+func findContainer(cs []corev1.Container, name string) *corev1.Container {
 	for i := range cs {
 		if cs[i].Name == name {
 			return &cs[i]
@@ -80,7 +76,7 @@ func findContainer(cs []podspec.Container, name string) *podspec.Container {
 	return nil
 }
 
-func findVolume(pod *podspec.Pod, name string) *podspec.Volume {
+func findVolume(pod *corev1.Pod, name string) *corev1.Volume {
 	for i := range pod.Spec.Volumes {
 		if pod.Spec.Volumes[i].Name == name {
 			return &pod.Spec.Volumes[i]
@@ -90,7 +86,7 @@ func findVolume(pod *podspec.Pod, name string) *podspec.Volume {
 }
 
 // agentConfigOf decodes (strictly) the agent configuration of a container.
-func agentConfigOf(t testing.TB, c *podspec.Container) agentconfig.Config {
+func agentConfigOf(t testing.TB, c *corev1.Container) agentconfig.Config {
 	t.Helper()
 	require.NotNil(t, c)
 	for _, e := range c.Env {
@@ -110,7 +106,7 @@ func agentConfigOf(t testing.TB, c *podspec.Container) agentconfig.Config {
 // podProblems checks the structural rules the API server's validation enforces on what
 // the injector changes: unique names, mounts of existing volumes at distinct paths, probes
 // and restart policies only where Kubernetes allows them.
-func podProblems(pod *podspec.Pod) []string {
+func podProblems(pod *corev1.Pod) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	volumes := map[string]bool{}
@@ -121,7 +117,7 @@ func podProblems(pod *podspec.Pod) []string {
 		volumes[v.Name] = true
 	}
 	names := map[string]bool{}
-	check := func(c podspec.Container, init bool) {
+	check := func(c corev1.Container, init bool) {
 		if c.Name == "" || names[c.Name] {
 			add("empty or duplicate container name %q", c.Name)
 		}
@@ -142,7 +138,7 @@ func podProblems(pod *podspec.Pod) []string {
 				add("container %s mount path %q", c.Name, m.MountPath)
 			}
 		}
-		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == podspec.ContainerRestartPolicyAlways
+		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 		if sidecar && !init {
 			add("restartPolicy on regular container %s", c.Name)
 		}
@@ -159,23 +155,11 @@ func podProblems(pod *podspec.Pod) []string {
 	return problems
 }
 
-// deepCopyPod copies a pod through its JSON (podspec keeps every field of containers and
-// volumes through JSON).
-func deepCopyPod(p *podspec.Pod) *podspec.Pod {
-	raw, err := json.Marshal(p)
-	if err != nil {
-		panic(err)
-	}
-	var out podspec.Pod
-	if err := json.Unmarshal(raw, &out); err != nil {
-		panic(err)
-	}
-	return &out
-}
+// deepCopyPod copies a pod.
+func deepCopyPod(p *corev1.Pod) *corev1.Pod { return p.DeepCopy() }
 
-// podText is the pod's JSON: what Mutate must leave alone is compared this way (the kept
-// JSON inside podspec values may differ in key order between equal pods).
-func podText(p *podspec.Pod) string {
+// podText is the pod's JSON: what Mutate must leave alone is compared this way.
+func podText(p *corev1.Pod) string {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		panic(err)

@@ -11,7 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // The migration guide (docs/migrate-from-vault-k8s.md) is written by hand except for the part
@@ -209,7 +210,7 @@ func TestMigrationFacts(t *testing.T) {
 			assert.Equal(t, int64(3600), *sa.ExpirationSeconds)
 			agent := findContainer(out.Spec.Containers, AgentContainerName)
 			require.NotNil(t, agent)
-			assert.Contains(t, agent.VolumeMounts, podspec.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
+			assert.Contains(t, agent.VolumeMounts, corev1.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
 		}
 	})
 
@@ -221,7 +222,7 @@ func TestMigrationFacts(t *testing.T) {
 		native := findContainer(out.Spec.InitContainers, AgentContainerName)
 		require.NotNil(t, native)
 		require.NotNil(t, native.RestartPolicy)
-		assert.Equal(t, podspec.ContainerRestartPolicyAlways, *native.RestartPolicy)
+		assert.Equal(t, corev1.ContainerRestartPolicyAlways, *native.RestartPolicy)
 		assert.NotNil(t, native.StartupProbe)
 		assert.Nil(t, findContainer(out.Spec.InitContainers, InitContainerName), "the native sidecar's startup probe replaces the init container")
 
@@ -273,10 +274,9 @@ func TestMigrationFacts(t *testing.T) {
 
 	t.Run("agent-init-json-patch: vault-agent-init or vaultkube-install; nothing with a native sidecar", func(t *testing.T) {
 		patch := `[{"op":"replace","path":"/resources/limits/cpu","value":"777m"}]`
-		patched := func(c *podspec.Container) bool {
+		patched := func(c *corev1.Container) bool {
 			require.NotNil(t, c)
-			require.NotNil(t, c.Resources)
-			return c.Resources.Limits[podspec.ResourceCPU] == "777m"
+			return c.Resources.Limits[corev1.ResourceCPU].Equal(resource.MustParse("777m"))
 		}
 		out, _ := mustMutate(t, loadPod(t, "web", basic(AnnInitJSONPatch, patch)), testConfig())
 		assert.True(t, patched(findContainer(out.Spec.InitContainers, InitContainerName)))

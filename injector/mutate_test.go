@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vaultkube/vaultkube/internal/podspec"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vaultkube/vaultkube/internal/agentconfig"
 )
@@ -94,7 +94,7 @@ func TestSidecarKinds(t *testing.T) {
 			}
 			if nativeC != nil {
 				require.NotNil(t, nativeC.RestartPolicy)
-				assert.Equal(t, podspec.ContainerRestartPolicyAlways, *nativeC.RestartPolicy)
+				assert.Equal(t, corev1.ContainerRestartPolicyAlways, *nativeC.RestartPolicy)
 				ac := agentConfigOf(t, nativeC)
 				assert.Equal(t, "sidecar", ac.Mode)
 				assert.Equal(t, tc.wantProbe, nativeC.StartupProbe != nil)
@@ -103,7 +103,7 @@ func TestSidecarKinds(t *testing.T) {
 					assert.Equal(t, ReadyFile, ac.ReadyFile)
 				}
 			}
-			for _, c := range append(append([]podspec.Container{}, out.Spec.InitContainers...), out.Spec.Containers...) {
+			for _, c := range append(append([]corev1.Container{}, out.Spec.InitContainers...), out.Spec.Containers...) {
 				if strings.HasPrefix(c.Name, "vault-agent") {
 					assert.Equal(t, AgentCommand, c.Command)
 					assert.Empty(t, c.Args)
@@ -136,12 +136,12 @@ func TestInitFirstOrdering(t *testing.T) {
 	}
 }
 
-func twoContainers(t *testing.T, ann map[string]string) *podspec.Pod {
+func twoContainers(t *testing.T, ann map[string]string) *corev1.Pod {
 	pod := loadPod(t, "web", ann)
 	// a second container without an explicit command (runs its image's ENTRYPOINT)
-	pod.Spec.Containers = append(pod.Spec.Containers, podspec.Container{
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
 		Name: "metrics", Image: "registry.example.com/exporter:0.9",
-		VolumeMounts: []podspec.VolumeMount{{Name: "kube-api-access-x7k2p", MountPath: serviceAcctK, ReadOnly: true}},
+		VolumeMounts: []corev1.VolumeMount{{Name: "kube-api-access-x7k2p", MountPath: serviceAcctK, ReadOnly: true}},
 	})
 	return pod
 }
@@ -150,7 +150,7 @@ func TestInjectContainers(t *testing.T) {
 	out, _ := mustMutate(t, twoContainers(t, basic()), testConfig())
 	for _, name := range []string{"web", "metrics"} {
 		c := findContainer(out.Spec.Containers, name)
-		assert.Contains(t, c.VolumeMounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: "/vault/secrets", ReadOnly: true}, name)
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: "/vault/secrets", ReadOnly: true}, name)
 	}
 	out, _ = mustMutate(t, twoContainers(t, basic(AnnContainers, "metrics")), testConfig())
 	assert.Len(t, findContainer(out.Spec.Containers, "web").VolumeMounts, 1, "web keeps only its token mount")
@@ -165,7 +165,7 @@ func TestInjectContainers(t *testing.T) {
 }
 
 func TestSecurityContext(t *testing.T) {
-	agent := func(t *testing.T, pod *podspec.Pod, cfg Config) *podspec.SecurityContext {
+	agent := func(t *testing.T, pod *corev1.Pod, cfg Config) *corev1.SecurityContext {
 		out, _ := mustMutate(t, pod, cfg)
 		return findContainer(out.Spec.Containers, AgentContainerName).SecurityContext
 	}
@@ -177,8 +177,8 @@ func TestSecurityContext(t *testing.T) {
 		assert.True(t, *sc.RunAsNonRoot)
 		assert.False(t, *sc.AllowPrivilegeEscalation)
 		assert.True(t, *sc.ReadOnlyRootFilesystem)
-		assert.Equal(t, []string{"ALL"}, sc.Capabilities.Drop)
-		assert.Equal(t, podspec.SeccompProfileTypeRuntimeDefault, sc.SeccompProfile.Type)
+		assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop)
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, sc.SeccompProfile.Type)
 	})
 	t.Run("pod-level context is inherited", func(t *testing.T) {
 		pod := loadPod(t, "job-no-automount", basic())
@@ -206,7 +206,7 @@ func TestSecurityContext(t *testing.T) {
 	})
 	t.Run("run as same user refuses root", func(t *testing.T) {
 		pod := loadPod(t, "web", basic(AnnRunAsSameUser, "true"))
-		pod.Spec.Containers[0].SecurityContext = &podspec.SecurityContext{RunAsUser: new(int64)}
+		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: new(int64)}
 		_, _, err := Mutate(pod, testConfig())
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "root")
@@ -424,7 +424,7 @@ func TestTokenVolume(t *testing.T) {
 		assert.Equal(t, int64(7200), *sat.ExpirationSeconds)
 		assert.Equal(t, "token", sat.Path)
 		agent := findContainer(out.Spec.Containers, AgentContainerName)
-		assert.Contains(t, agent.VolumeMounts, podspec.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
+		assert.Contains(t, agent.VolumeMounts, corev1.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
 		assert.Equal(t, TokenPath, agentConfigOf(t, agent).Auth.TokenPath)
 		for _, c := range out.Spec.Containers {
 			for _, m := range c.VolumeMounts {
@@ -440,7 +440,7 @@ func TestTokenVolume(t *testing.T) {
 		out, _ := mustMutate(t, loadPod(t, "web", basic(AnnServiceAccountTokenVolume, "kube-api-access-x7k2p")), testConfig())
 		assert.Nil(t, findVolume(out, VolumeToken))
 		agent := findContainer(out.Spec.Containers, AgentContainerName)
-		assert.Contains(t, agent.VolumeMounts, podspec.VolumeMount{Name: "kube-api-access-x7k2p", MountPath: TokenDir, ReadOnly: true})
+		assert.Contains(t, agent.VolumeMounts, corev1.VolumeMount{Name: "kube-api-access-x7k2p", MountPath: TokenDir, ReadOnly: true})
 		_, _, err := Mutate(loadPod(t, "web", basic(AnnServiceAccountTokenVolume, "missing")), testConfig())
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `the pod has no volume "missing"`)
@@ -457,10 +457,10 @@ func TestTLSAndExtraSecret(t *testing.T) {
 	assert.Equal(t, "extra", findVolume(out, VolumeExtra).Secret.SecretName)
 	for _, name := range []string{AgentContainerName, InitContainerName} {
 		c := findContainer(append(out.Spec.Containers, out.Spec.InitContainers...), name)
-		assert.Contains(t, c.VolumeMounts, podspec.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
-		assert.Contains(t, c.VolumeMounts, podspec.VolumeMount{Name: VolumeExtra, MountPath: ExtraPath, ReadOnly: true})
-		assert.Contains(t, c.Env, podspec.EnvVar{Name: "GOMAXPROCS", Value: "2"})
-		assert.Contains(t, c.Env, podspec.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy:3128"})
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: VolumeTLS, MountPath: TLSPath, ReadOnly: true})
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: VolumeExtra, MountPath: ExtraPath, ReadOnly: true})
+		assert.Contains(t, c.Env, corev1.EnvVar{Name: "GOMAXPROCS", Value: "2"})
+		assert.Contains(t, c.Env, corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy:3128"})
 		ac := agentConfigOf(t, c)
 		assert.Equal(t, agentconfig.Vault{
 			Address: "https://vault.vault.svc:8200", Namespace: "ns1", CACert: "/vault/tls/ca.crt", CAPath: "/vault/tls",
@@ -496,15 +496,15 @@ func TestInjectTokenAndRevoke(t *testing.T) {
 func TestPerSecretMountPaths(t *testing.T) {
 	out, _ := mustMutate(t, loadPod(t, "web", basic(AnnSecretVolumePath+"-db", "/etc/db")), testConfig())
 	web := findContainer(out.Spec.Containers, "web")
-	assert.Contains(t, web.VolumeMounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: "/vault/secrets", ReadOnly: true})
-	assert.Contains(t, web.VolumeMounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: "/etc/db", ReadOnly: true})
+	assert.Contains(t, web.VolumeMounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: "/vault/secrets", ReadOnly: true})
+	assert.Contains(t, web.VolumeMounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: "/etc/db", ReadOnly: true})
 	agent := findContainer(out.Spec.Containers, AgentContainerName)
-	assert.Contains(t, agent.VolumeMounts, podspec.VolumeMount{Name: VolumeSecrets, MountPath: "/etc/db"})
+	assert.Contains(t, agent.VolumeMounts, corev1.VolumeMount{Name: VolumeSecrets, MountPath: "/etc/db"})
 	ac := agentConfigOf(t, agent)
 	assert.Equal(t, "/etc/db/db", ac.Templates[1].Destination)
 
 	pod := loadPod(t, "web", basic())
-	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, podspec.VolumeMount{Name: "x", MountPath: "/vault/secrets"})
+	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "x", MountPath: "/vault/secrets"})
 	_, _, err := Mutate(pod, testConfig())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "already mounts something at /vault/secrets")
@@ -527,8 +527,8 @@ func TestEnvMode(t *testing.T) {
 		assert.Equal(t, []string{"/vaultkube-agent", "agent", "install", "/vault/agent-bin"}, install.Command)
 		assert.Nil(t, findVolume(out, VolumeSecrets), "env mode writes no files")
 		assert.Nil(t, findContainer(out.Spec.Containers, AgentContainerName))
-		assert.Contains(t, web.VolumeMounts, podspec.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
-		assert.Contains(t, web.VolumeMounts, podspec.VolumeMount{Name: VolumeAgentBin, MountPath: AgentBinDir, ReadOnly: true})
+		assert.Contains(t, web.VolumeMounts, corev1.VolumeMount{Name: VolumeToken, MountPath: TokenDir, ReadOnly: true})
+		assert.Contains(t, web.VolumeMounts, corev1.VolumeMount{Name: VolumeAgentBin, MountPath: AgentBinDir, ReadOnly: true})
 	})
 	t.Run("denies a container without command", func(t *testing.T) {
 		_, _, err := Mutate(twoContainers(t, basic(ExtInjectEnv, "true")), testConfig())
@@ -590,7 +590,7 @@ func TestJSONPatchAnnotations(t *testing.T) {
 		AnnInitJSONPatch, `[{"op":"add","path":"/env/-","value":{"name":"INIT","value":"1"}}]`,
 	)), testConfig())
 	assert.Equal(t, "mirror.example.com/vaultkube:dev", findContainer(out.Spec.Containers, AgentContainerName).Image)
-	assert.Contains(t, findContainer(out.Spec.InitContainers, InitContainerName).Env, podspec.EnvVar{Name: "INIT", Value: "1"})
+	assert.Contains(t, findContainer(out.Spec.InitContainers, InitContainerName).Env, corev1.EnvVar{Name: "INIT", Value: "1"})
 
 	_, _, err := Mutate(loadPod(t, "web", basic(AnnJSONPatch, `[{"op":"remove","path":"/nope"}]`)), testConfig())
 	require.Error(t, err)
@@ -599,7 +599,7 @@ func TestJSONPatchAnnotations(t *testing.T) {
 
 func TestReservedNames(t *testing.T) {
 	pod := loadPod(t, "web", basic())
-	pod.Spec.Volumes = append(pod.Spec.Volumes, podspec.Volume{Name: VolumeSecrets})
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: VolumeSecrets})
 	_, _, err := Mutate(pod, testConfig())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `volume named "vaultkube-secrets"`)
@@ -607,10 +607,10 @@ func TestReservedNames(t *testing.T) {
 
 func TestCopyVolumeMountsAndShareProcessNamespace(t *testing.T) {
 	pod := loadPod(t, "web", basic(AnnCopyVolumeMounts, "web", AnnShareProcessNamespace, "true"))
-	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, podspec.VolumeMount{Name: "config", MountPath: "/etc/web"})
+	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "config", MountPath: "/etc/web"})
 	out, _ := mustMutate(t, pod, testConfig())
 	agent := findContainer(out.Spec.Containers, AgentContainerName)
-	assert.Contains(t, agent.VolumeMounts, podspec.VolumeMount{Name: "config", MountPath: "/etc/web"})
+	assert.Contains(t, agent.VolumeMounts, corev1.VolumeMount{Name: "config", MountPath: "/etc/web"})
 	for _, m := range agent.VolumeMounts {
 		assert.NotEqual(t, "kube-api-access-x7k2p", m.Name, "service-account token mounts are not copied")
 	}
@@ -642,7 +642,7 @@ func TestNoSecretValuesInPod(t *testing.T) {
 		for _, v := range ann {
 			allowed[v] = true
 		}
-		for _, c := range append(append([]podspec.Container{}, out.Spec.InitContainers...), out.Spec.Containers...) {
+		for _, c := range append(append([]corev1.Container{}, out.Spec.InitContainers...), out.Spec.Containers...) {
 			for _, e := range c.Env {
 				if e.Name != agentconfig.EnvVar {
 					continue
@@ -709,16 +709,16 @@ func TestMutateLeavesInputAlone(t *testing.T) {
 			for _, v := range variants {
 				pod := loadPod(t, fixture, basic(append([]string{AnnRole, "r"}, v...)...))
 				// spare capacity everywhere, so that an append in place would show
-				grow := func(cs []podspec.Container) []podspec.Container {
+				grow := func(cs []corev1.Container) []corev1.Container {
 					for i := range cs {
-						cs[i].VolumeMounts = append(make([]podspec.VolumeMount, 0, len(cs[i].VolumeMounts)+8), cs[i].VolumeMounts...)
-						cs[i].Env = append(make([]podspec.EnvVar, 0, len(cs[i].Env)+8), cs[i].Env...)
+						cs[i].VolumeMounts = append(make([]corev1.VolumeMount, 0, len(cs[i].VolumeMounts)+8), cs[i].VolumeMounts...)
+						cs[i].Env = append(make([]corev1.EnvVar, 0, len(cs[i].Env)+8), cs[i].Env...)
 					}
-					return append(make([]podspec.Container, 0, len(cs)+8), cs...)
+					return append(make([]corev1.Container, 0, len(cs)+8), cs...)
 				}
 				pod.Spec.Containers = grow(pod.Spec.Containers)
 				pod.Spec.InitContainers = grow(pod.Spec.InitContainers)
-				pod.Spec.Volumes = append(make([]podspec.Volume, 0, len(pod.Spec.Volumes)+8), pod.Spec.Volumes...)
+				pod.Spec.Volumes = append(make([]corev1.Volume, 0, len(pod.Spec.Volumes)+8), pod.Spec.Volumes...)
 				before := podText(pod)
 				cfg := testConfig()
 				cfg.NativeSidecar = native
@@ -727,9 +727,9 @@ func TestMutateLeavesInputAlone(t *testing.T) {
 				assert.JSONEq(t, before, podText(pod), "%s %s %v", fixture, native, v)
 				// and the output does not change when the input's spare capacity is reused
 				snapshot := podText(out)
-				pod.Spec.Containers = append(pod.Spec.Containers, podspec.Container{Name: "late"})
+				pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "late"})
 				for i := range pod.Spec.Containers {
-					pod.Spec.Containers[i].VolumeMounts = append(pod.Spec.Containers[i].VolumeMounts, podspec.VolumeMount{Name: "late"})
+					pod.Spec.Containers[i].VolumeMounts = append(pod.Spec.Containers[i].VolumeMounts, corev1.VolumeMount{Name: "late"})
 				}
 				assert.JSONEq(t, snapshot, podText(out), "%s %s %v", fixture, native, v)
 			}

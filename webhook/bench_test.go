@@ -13,8 +13,7 @@ import (
 
 // BenchmarkHandler sends a full AdmissionReview through the HTTP handler: decode,
 // mutate, patch, encode; native injects one agent container (API server >= 1.29), classic
-// an init container and a sidecar, as vault-k8s does; native-cached answers from the
-// decision cache (a ReplicaSet's identical pods).
+// an init container and a sidecar, as vault-k8s does.
 func BenchmarkHandler(b *testing.B) {
 	ann := map[string]string{
 		injector.AnnTemplate + "-db": `{{ with secret "secret/data/db" }}{{ .Data.data.password }}{{ end }}`,
@@ -25,16 +24,11 @@ func BenchmarkHandler(b *testing.B) {
 		ann[k] = v
 	}
 	body := reviewBody(b, "app", admissionv1.Create, podJSON(b, ann))
-	for _, mode := range []struct {
-		name, version string
-		cache         int
-	}{{"native", "v1.37.2", 0}, {"classic", "v1.28.0", 0}, {"native-cached", "v1.37.2", DefaultDecisionCacheSize}} {
+	for _, mode := range []struct{ name, version string }{{"native", "v1.37.2"}, {"classic", "v1.28.0"}} {
 		b.Run(mode.name, func(b *testing.B) {
 			cfg := testInjectorConfig()
 			cfg.ServerVersion = mode.version
 			h := NewHandler(cfg, nil, nil)
-			// the same body every time: with the cache on, every run but the first is a hit
-			h.SetDecisionCacheSize(mode.cache)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {

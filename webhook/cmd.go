@@ -32,8 +32,6 @@ type InjectorOptions struct {
 	Listen string
 	// MetricsListen, when set, also serves /metrics, /healthz and /readyz over plain HTTP.
 	MetricsListen string
-	// DecisionCacheSize is how many recent pod objects get their answer remembered.
-	DecisionCacheSize int
 	// MaxConcurrent bounds the admission requests decided at once (0: no limit).
 	MaxConcurrent int
 	TLSCertFile   string
@@ -61,15 +59,14 @@ type InjectorOptions struct {
 // NewInjectorOptions returns options with the defaults.
 func NewInjectorOptions() *InjectorOptions {
 	return &InjectorOptions{
-		Listen:            ":8443",
-		LogLevel:          "info",
-		LogFormat:         "json",
-		ShutdownDelay:     5 * time.Second,
-		DecisionCacheSize: DefaultDecisionCacheSize,
-		MaxConcurrent:     DefaultMaxConcurrent,
-		MaxProcs:          DefaultMaxProcs,
-		AutoTLS:           DefaultAutoTLSOptions(),
-		Injector:          injector.DefaultConfig(),
+		Listen:        ":8443",
+		LogLevel:      "info",
+		LogFormat:     "json",
+		ShutdownDelay: 5 * time.Second,
+		MaxConcurrent: DefaultMaxConcurrent,
+		MaxProcs:      DefaultMaxProcs,
+		AutoTLS:       DefaultAutoTLSOptions(),
+		Injector:      injector.DefaultConfig(),
 	}
 }
 
@@ -113,7 +110,6 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve HTTPS on")
 	fs.StringVar(&o.MetricsListen, "metrics-listen", o.MetricsListen, "also serve /metrics, /healthz and /readyz over plain HTTP on this address (empty: only on --listen)")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent-requests", o.MaxConcurrent, "admission requests decided at once; more are answered 429 (Too Many Requests) at once instead of queueing; 0: no limit")
-	fs.IntVar(&o.DecisionCacheSize, "decision-cache-size", o.DecisionCacheSize, "remember the answer for this many recent pod objects (the pods of a ReplicaSet arrive identical); 0: off")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate file (reloaded when it changes); with --tls-key-file, no Kubernetes access is needed")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key file (reloaded when it changes)")
 	fs.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "API server version for --native-sidecar=auto (default: asked from the API server when reachable)")
@@ -163,7 +159,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 // millisecond of work; with one P the runtime hands it from the network poller to the
 // handler without waking other threads, which costs less CPU and time than the work spread
 // over several cores (docs/performance.md has the figures). One CPU still answers thousands
-// of uncached requests a second.
+// of requests a second.
 const DefaultMaxProcs = 1
 
 // cappedProcs says which GOMAXPROCS --max-procs asks for: limit when it is below the
@@ -205,9 +201,6 @@ func (o *InjectorOptions) Validate() error {
 	if o.MaxConcurrent < 0 {
 		return fmt.Errorf("--max-concurrent-requests must be 0 (no limit) or more, got %d", o.MaxConcurrent)
 	}
-	if o.DecisionCacheSize < 0 || o.DecisionCacheSize > 100000 {
-		return fmt.Errorf("--decision-cache-size must be between 0 and 100000, got %d", o.DecisionCacheSize)
-	}
 	if o.TLSCertFile == "" {
 		if err := o.AutoTLS.Validate(); err != nil {
 			return err
@@ -233,7 +226,6 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 	log := o.log
 	reg := promexp.NewRegistry()
 	h := NewHandler(o.Injector, log, reg)
-	h.SetDecisionCacheSize(o.DecisionCacheSize)
 	h.SetMaxConcurrent(o.MaxConcurrent)
 	if o.onServe != nil {
 		o.onServe(h)

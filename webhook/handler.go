@@ -1,8 +1,7 @@
 package webhook
 
 import (
-	"bytes"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/vaultkube/vaultkube/injector"
-	"github.com/vaultkube/vaultkube/internal/jsonscan"
-	"github.com/vaultkube/vaultkube/internal/podspec"
 	"github.com/vaultkube/vaultkube/internal/promexp"
 )
 
@@ -34,11 +34,8 @@ const DefaultMaxConcurrent = 64
 // cannot grow the metrics without bound.
 const maxNamespaceLabels = 256
 
-// maxPooledBody bounds the request buffers kept for reuse (a pod is a few KiB).
-const maxPooledBody = 256 << 10
-
 // MutateFunc is the decision: injector.Mutate in production, a stand-in in tests.
-type MutateFunc func(*podspec.Pod, injector.Config) (*podspec.Pod, []string, error)
+type MutateFunc func(*corev1.Pod, injector.Config) (*corev1.Pod, []string, error)
 
 // Handler serves /mutate, /healthz, /readyz and /metrics.
 type Handler struct {
@@ -48,13 +45,6 @@ type Handler struct {
 	log     *slog.Logger
 	metrics *metrics
 	mux     *http.ServeMux
-	cache   atomic.Pointer[decisionCache]
-	// bodies holds request buffers (*[]byte) for reuse: nothing decided keeps a part of
-	// a request body (decoding copies what it keeps), so a body's buffer serves the next
-	// request once the answer is written.
-	bodies sync.Pool
-	// patches holds the buffers patches are encoded into (*[]byte), likewise.
-	patches sync.Pool
 	// slots holds one token per admission request being decided; nil: no limit.
 	slots atomic.Pointer[chan struct{}]
 }
@@ -64,7 +54,6 @@ type metrics struct {
 	latency    *promexp.Histogram
 	injections *promexp.CounterVec
 	failures   *promexp.CounterVec
-	cacheHits  *promexp.Counter
 	namespaces labelSet
 }
 
@@ -127,8 +116,6 @@ func newMetrics(reg *promexp.Registry) *metrics {
 			"Pods mutated to run the agent, by namespace.", "namespace"),
 		failures: reg.NewCounterVec("vaultkube_injector_failures_total",
 			"Pods denied (invalid annotations or internal errors), by namespace.", "namespace"),
-		cacheHits: reg.NewCounter("vaultkube_injector_decision_cache_hits_total",
-			"Admission requests answered from the decision cache (identical pods, as a ReplicaSet's)."),
 		namespaces: labelSet{values: map[string]string{}, max: maxNamespaceLabels, valid: isNamespaceName},
 	}
 }
@@ -147,7 +134,6 @@ func NewHandler(cfg injector.Config, log *slog.Logger, reg *promexp.Registry) *H
 		reg = promexp.NewRegistry()
 	}
 	h := &Handler{mutate: injector.Mutate, log: log, metrics: newMetrics(reg), mux: http.NewServeMux()}
-	h.SetDecisionCacheSize(DefaultDecisionCacheSize)
 	h.SetMaxConcurrent(DefaultMaxConcurrent)
 	h.SetConfig(cfg)
 	h.ready.Store(true)
@@ -180,12 +166,7 @@ func (h *Handler) PlainHandler() http.Handler {
 // is known); safe while serving.
 func (h *Handler) SetConfig(cfg injector.Config) {
 	h.cfg.Store(&cfg)
-	h.cache.Load().clear() // answers of the old configuration; their entries also name it
 }
-
-// SetDecisionCacheSize sets how many recent pod objects the handler remembers its answer
-// for (see decisionCache); 0 turns the cache off.
-func (h *Handler) SetDecisionCacheSize(n int) { h.cache.Store(newDecisionCache(n)) }
 
 // SetMaxConcurrent sets how many admission requests are decided at once; more are
 // answered 429 (Too Many Requests) at once. 0 means no limit. Set it before serving.
@@ -239,9 +220,7 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	buf := getBuffer(&h.bodies)
-	defer putBuffer(&h.bodies, buf)
-	body, err := readBody(r, buf)
+	body, err := readBody(r)
 	if errors.Is(err, errTooLarge) {
 		http.Error(w, tooLarge, http.StatusRequestEntityTooLarge)
 		return
@@ -255,86 +234,25 @@ func (h *Handler) serveMutate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp, res := h.decide(req)
+	resp, res := h.review(req)
 	result = res
 	// v1beta1 has the same shape; answer in the version asked.
 	if apiVersion != "admission.k8s.io/v1beta1" {
 		apiVersion = "admission.k8s.io/v1"
 	}
-	// into the request's buffer: the request is decided
-	*buf = appendReview((*buf)[:0], apiVersion, resp)
+	out, err := json.Marshal(review(apiVersion, resp))
+	if err != nil {
+		result = "invalid"
+		h.log.Error("encode admission response", "uid", resp.UID, "error", err.Error())
+		http.Error(w, "encode admission response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
-	if _, err := w.Write(*buf); err != nil {
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	if _, err := w.Write(out); err != nil {
 		result = "invalid"
 		h.log.Error("write admission response", "uid", resp.UID, "error", err.Error())
 	}
-	if pb := resp.patchBuffer; pb != nil {
-		resp.Patch, resp.patchBuffer = nil, nil
-		putBuffer(&h.patches, pb)
-	}
-}
-
-// getBuffer takes a buffer from pool, or makes one.
-func getBuffer(pool *sync.Pool) *[]byte {
-	if buf, _ := pool.Get().(*[]byte); buf != nil {
-		return buf
-	}
-	return new([]byte)
-}
-
-// putBuffer returns a buffer to pool; a rare large one is not kept.
-func putBuffer(pool *sync.Pool, buf *[]byte) {
-	if cap(*buf) > maxPooledBody {
-		*buf = nil
-	}
-	pool.Put(buf)
-}
-
-// appendReview writes the AdmissionReview that carries resp as json.NewEncoder(w).Encode
-// writes it (TestAppendReviewMatchesEncoder), without reflection.
-func appendReview(dst []byte, apiVersion string, resp *admissionResponse) []byte {
-	dst = append(dst, `{"apiVersion":`...)
-	dst = jsonscan.AppendString(dst, apiVersion)
-	dst = append(dst, `,"kind":"AdmissionReview","response":{"uid":`...)
-	dst = jsonscan.AppendString(dst, resp.UID)
-	dst = append(dst, `,"allowed":`...)
-	dst = strconv.AppendBool(dst, resp.Allowed)
-	if r := resp.Result; r != nil {
-		dst = append(dst, `,"status":{`...)
-		n := len(dst)
-		member := func(name, v string) {
-			if v == "" {
-				return
-			}
-			if len(dst) > n {
-				dst = append(dst, ',')
-			}
-			dst = jsonscan.AppendString(append(dst, name...), v)
-		}
-		member(`"status":`, r.Status)
-		member(`"message":`, r.Message)
-		member(`"reason":`, r.Reason)
-		if r.Code != 0 {
-			if len(dst) > n {
-				dst = append(dst, ',')
-			}
-			dst = strconv.AppendInt(append(dst, `"code":`...), int64(r.Code), 10)
-		}
-		dst = append(dst, '}')
-	}
-	if len(resp.Patch) > 0 {
-		dst = append(dst, `,"patch":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, resp.Patch)
-		dst = append(dst, '"')
-	}
-	if resp.PatchType != nil {
-		dst = jsonscan.AppendString(append(dst, `,"patchType":`...), *resp.PatchType)
-	}
-	if len(resp.Warnings) > 0 {
-		dst = jsonscan.AppendStrings(append(dst, `,"warnings":`...), resp.Warnings)
-	}
-	return append(dst, "}}\n"...)
 }
 
 // tooLarge is the 413 answer's message.
@@ -342,138 +260,82 @@ var tooLarge = fmt.Sprintf("vaultkube injector: the AdmissionReview is larger th
 
 var errTooLarge = errors.New("body too large")
 
-// readBody reads the request into *buf (grown as the bytes arrive, and kept there for
-// reuse), at most MaxBody bytes: memory follows what the client sends, never what its
-// Content-Length claims.
-func readBody(r *http.Request, buf *[]byte) ([]byte, error) {
-	b := bytes.NewBuffer((*buf)[:0])
-	n, err := b.ReadFrom(io.LimitReader(r.Body, MaxBody+1))
-	*buf = b.Bytes()
+// readBody reads the request, at most MaxBody bytes: memory follows what the client
+// sends, never what its Content-Length claims.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > MaxBody {
+	if len(body) > MaxBody {
 		return nil, errTooLarge
 	}
-	return *buf, nil
-}
-
-// decide answers a request from the decision cache, or reviews it and remembers the answer.
-func (h *Handler) decide(req *admissionRequest) (*admissionResponse, string) {
-	cache := h.cache.Load()
-	if cache == nil || !isPodCreate(req) || len(req.Object) == 0 || req.Object[0] != '{' {
-		resp, result, _, _ := h.review(req)
-		return resp, result
-	}
-	cfg := h.cfg.Load()
-	generated := generatedNames(req.Object)
-	key := decisionKey(req.Namespace, req.Object, generated)
-	if d := cache.get(key); d != nil && d.cfg == cfg {
-		h.metrics.cacheHits.Inc()
-		switch d.outcome {
-		case "patched":
-			h.metrics.injected(req.Namespace)
-		case "denied":
-			h.metrics.failed(req.Namespace)
-			h.log.Info("pod denied", "namespace", req.Namespace, "uid", req.UID, "reason", d.reason, "cached", true)
-		}
-		return d.response(req.UID), d.outcome
-	}
-	resp, result, reason, final := h.review(req)
-	if final && !mentions(resp, generated) {
-		cache.put(key, &decision{allowed: resp.Allowed, patch: bytes.Clone(resp.Patch), patchType: resp.PatchType, warnings: resp.Warnings,
-			result: resp.Result, outcome: result, reason: reason, cfg: cfg})
-	}
-	return resp, result
-}
-
-func isPodCreate(req *admissionRequest) bool {
-	return req.Kind.Group == "" && req.Kind.Kind == "Pod" && req.SubResource == "" && req.Operation == "CREATE"
+	return body, nil
 }
 
 // review decides one request. It never panics: a panic becomes a denial. The result is the
-// requests metric's label; reason is what a denial logs; final is false for an internal
-// error and a pod that does not decode (which decide does not cache).
-func (h *Handler) review(req *admissionRequest) (resp *admissionResponse, result, reason string, final bool) {
-	resp = &admissionResponse{UID: req.UID, Allowed: true}
+// requests metric's label.
+func (h *Handler) review(req *admissionv1.AdmissionRequest) (resp *admissionv1.AdmissionResponse, result string) {
+	resp = &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	result = "allowed"
 	ns := req.Namespace
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic while mutating", "namespace", ns, "uid", req.UID, "panic", fmt.Sprint(r))
 			h.metrics.failed(ns)
-			resp = deny(req, fmt.Sprintf("vaultkube injector internal error: %v", r))
-			result, final = "denied", false
+			resp, result = deny(req, fmt.Sprintf("vaultkube injector internal error: %v", r)), "denied"
 		}
 	}()
 	if !isPodCreate(req) {
-		return resp, result, "", true
+		return resp, result
 	}
-	if len(req.Object) == 0 || string(req.Object) == "null" {
+	if len(req.Object.Raw) == 0 || string(req.Object.Raw) == "null" {
 		h.metrics.failed(ns)
-		return deny(req, "vaultkube injector: the request carries no pod"), "denied", "no pod", true
+		return deny(req, "vaultkube injector: the request carries no pod"), "denied"
 	}
-	pod, err := podspec.DecodePod(req.Object)
+	pod, err := decodePod(req.Object.Raw)
 	if err != nil {
 		h.metrics.failed(ns)
-		// not cached: decisionKey reads the object as JSON only, and may not tell a pod that
-		// does not decode apart from one that does
-		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied", "decode pod: " + err.Error(), false
+		h.log.Info("pod denied", "namespace", ns, "uid", req.UID, "reason", "decode pod: "+err.Error())
+		return deny(req, "vaultkube injector: decode pod: "+err.Error()), "denied"
 	}
 	// Pods created through a controller often have no namespace yet; the request has it.
 	if pod.Namespace == "" {
 		pod.Namespace = ns
 	}
-	cfg := h.cfg.Load()
-	out, warnings, err := h.mutate(&pod, *cfg)
+	out, warnings, err := h.mutate(pod, *h.cfg.Load())
 	resp.Warnings = warnings
 	if err != nil {
 		h.metrics.failed(ns)
-		h.log.Info("pod denied", "namespace", ns, "name", podName(&pod), "uid", req.UID, "reason", err.Error())
+		h.log.Info("pod denied", "namespace", ns, "name", podName(pod), "uid", req.UID, "reason", err.Error())
 		d := deny(req, err.Error())
 		d.Warnings = warnings
-		return d, "denied", err.Error(), true
+		return d, "denied"
 	}
-	if out == &pod {
-		return resp, result, "", true
+	if out == pod {
+		return resp, result
 	}
-	ops, err := injector.Patch(&pod, out)
+	ops, err := injector.Patch(pod, out)
 	if err != nil {
 		h.metrics.failed(ns)
-		return deny(req, "vaultkube injector: "+err.Error()), "denied", "", false
+		return deny(req, "vaultkube injector: "+err.Error()), "denied"
 	}
 	if len(ops) == 0 {
-		return resp, result, "", true
+		return resp, result
 	}
-	pb := getBuffer(&h.patches)
-	patch, err := injector.AppendPatch((*pb)[:0], ops)
+	patch, err := json.Marshal(ops)
 	if err != nil {
-		putBuffer(&h.patches, pb)
 		h.metrics.failed(ns)
-		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied", "", false
+		return deny(req, "vaultkube injector: encode patch: "+err.Error()), "denied"
 	}
-	*pb = patch
-	pt := "JSONPatch"
-	resp.Patch, resp.PatchType, resp.patchBuffer = patch, &pt, pb
+	pt := admissionv1.PatchTypeJSONPatch
+	resp.Patch, resp.PatchType = patch, &pt
 	h.metrics.injected(ns)
-	h.log.Debug("pod injected", "namespace", ns, "name", podName(&pod), "uid", req.UID, "operations", len(ops))
-	return resp, "patched", "", true
+	h.log.Debug("pod injected", "namespace", ns, "name", podName(pod), "uid", req.UID, "operations", len(ops))
+	return resp, "patched"
 }
 
-func deny(req *admissionRequest, msg string) *admissionResponse {
-	return &admissionResponse{
-		UID:     req.UID,
-		Allowed: false,
-		Result: &status{
-			Status:  "Failure",
-			Code:    http.StatusForbidden,
-			Reason:  "Forbidden",
-			Message: strings.TrimSpace(msg),
-		},
-	}
-}
-
-func podName(p *podspec.Pod) string {
+func podName(p *corev1.Pod) string {
 	if p.Name != "" {
 		return p.Name
 	}

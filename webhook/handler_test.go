@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vaultkube/vaultkube/injector"
-	"github.com/vaultkube/vaultkube/internal/podspec"
 	"github.com/vaultkube/vaultkube/internal/promexp"
 )
 
@@ -221,7 +220,7 @@ func TestMutateWarns(t *testing.T) {
 
 func TestMutateRecoversFromPanic(t *testing.T) {
 	h := NewHandler(testInjectorConfig(), nil, nil)
-	h.mutate = func(*podspec.Pod, injector.Config) (*podspec.Pod, []string, error) { panic("boom") }
+	h.mutate = func(*corev1.Pod, injector.Config) (*corev1.Pod, []string, error) { panic("boom") }
 	_, review := post(t, h, reviewBody(t, "app", admissionv1.Create, podJSON(t, annotated)))
 	require.NotNil(t, review)
 	assert.False(t, review.Response.Allowed)
@@ -301,41 +300,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
-// TestReusedBodyBuffersLeaveAnswersAlone: request buffers and the buffers patches are
-// encoded into are reused, so nothing an answer or the decision cache keeps may point into
-// one. A pod is answered, others (of other sizes, one denied) go through the same buffers,
-// and the first pod's answer, from the cache and anew, is byte for byte what it was.
-func TestReusedBodyBuffersLeaveAnswersAlone(t *testing.T) {
-	denied := map[string]string{injector.AnnInject: "true", injector.AnnRole: "web", injector.AnnTemplate + "-db": "{{ .Broken"}
-	first := reviewBody(t, "app", admissionv1.Create, podJSON(t, annotated))
-	others := [][]byte{
-		// first a patch of about the same size, which fits in the reused patch buffer
-		reviewBody(t, "app2", admissionv1.Create, podJSON(t, map[string]string{injector.AnnInject: "true", injector.AnnRole: "w2",
-			injector.AnnSecret + "-db": "secret/data/db2"})),
-		reviewBody(t, "other", admissionv1.Create, podJSON(t, map[string]string{injector.AnnInject: "true", injector.AnnRole: "x",
-			injector.AnnSecret + "-a-much-longer-secret-name": "secret/data/" + strings.Repeat("y", 300)})),
-		reviewBody(t, "app", admissionv1.Create, podJSON(t, denied)),
-	}
-	for _, cache := range []int{DefaultDecisionCacheSize, 0} {
-		h := NewHandler(testInjectorConfig(), nil, nil)
-		h.SetDecisionCacheSize(cache)
-		want, _ := post(t, h, first)
-		require.Equal(t, http.StatusOK, want.Code)
-		for range 3 {
-			for _, b := range others {
-				rec, _ := post(t, h, b)
-				require.Equal(t, http.StatusOK, rec.Code)
-			}
-			got, _ := post(t, h, first)
-			require.Equal(t, want.Body.String(), got.Body.String(), "cache size %d", cache)
-		}
-	}
-}
-
-// TestConcurrentRequestsKeepTheirAnswers: the pooled buffers (request bodies, encoded
-// patches, the diff's state) never mix two requests. Goroutines send different pods at
-// once, with the decision cache on and off, and every answer is byte for byte what the
-// pod gets alone. Run with -race, it also checks the pools' hand-offs.
+// TestConcurrentRequestsKeepTheirAnswers: goroutines send different pods at once, and
+// every answer is byte for byte what the pod gets alone. Run with -race, it also checks
+// the handler's shared state.
 func TestConcurrentRequestsKeepTheirAnswers(t *testing.T) {
 	var bodies [][]byte
 	for i := range 6 {
@@ -353,9 +320,8 @@ func TestConcurrentRequestsKeepTheirAnswers(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
 	}
-	for _, cache := range []int{DefaultDecisionCacheSize, 0} {
+	{
 		h := NewHandler(testInjectorConfig(), nil, nil)
-		h.SetDecisionCacheSize(cache)
 		want := make([]string, len(bodies))
 		for i, b := range bodies {
 			code, body := send(h, b)
@@ -369,7 +335,7 @@ func TestConcurrentRequestsKeepTheirAnswers(t *testing.T) {
 				for n := range 40 {
 					i := (g + n) % len(bodies)
 					if code, body := send(h, bodies[i]); code != http.StatusOK || body != want[i] {
-						errs <- fmt.Errorf("cache %d, pod %d: HTTP %d, answer differs", cache, i, code)
+						errs <- fmt.Errorf("pod %d: HTTP %d, answer differs", i, code)
 						return
 					}
 				}

