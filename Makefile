@@ -3,7 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/vaultkube/vaultkube/internal/version.Version=$(VERSION) \
-	-X github.com/vaultkube/vaultkube/internal/version.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	-X github.com/vaultkube/vaultkube/internal/version.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	-X github.com/vaultkube/vaultkube/internal/version.Date=$(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
 export CGO_ENABLED := 0
 
 .PHONY: all build test chart-lint test-unit e2e bench demo image release cluster-up cluster-down lint deps packages clean help
