@@ -237,7 +237,7 @@ func Checksums(arts []Artifact) []byte {
 	return []byte(strings.Join(lines, ""))
 }
 
-// The krew plugin manifest (krew.sigs.k8s.io, index.krew.dev), API krew.googlecontainers.github.io/v1alpha2.
+// The krew plugin manifest (krew.sigs.k8s.io, index.krew.dev), API krew.googlecontainertools.github.com/v1alpha2.
 type krewPlugin struct {
 	APIVersion string       `yaml:"apiVersion"`
 	Kind       string       `yaml:"kind"`
@@ -287,7 +287,7 @@ command line.
 // KrewManifest is the krew plugin manifest of the archives arts, downloaded from cfg.URL.
 func KrewManifest(cfg Config, arts []Artifact) ([]byte, error) {
 	m := krewPlugin{
-		APIVersion: "krew.googlecontainers.github.io/v1alpha2",
+		APIVersion: "krew.googlecontainertools.github.com/v1alpha2",
 		Kind:       "Plugin",
 		Metadata:   krewMetadata{Name: cfg.Plugin},
 		Spec: krewSpec{

@@ -131,7 +131,7 @@ func TestRelease(t *testing.T) {
 	require.NoError(t, err)
 	var m krewPlugin
 	require.NoError(t, yaml.Unmarshal(b, &m))
-	assert.Equal(t, "krew.googlecontainers.github.io/v1alpha2", m.APIVersion)
+	assert.Equal(t, "krew.googlecontainertools.github.com/v1alpha2", m.APIVersion)
 	assert.Equal(t, "Plugin", m.Kind)
 	assert.Equal(t, "vault", m.Metadata.Name)
 	assert.Equal(t, "v1.2.3", m.Spec.Version)
@@ -246,5 +246,5 @@ func TestKrewManifestIsYAML(t *testing.T) {
 	cfg := testConfig(t)
 	b, err := KrewManifest(cfg, []Artifact{{Platform: Platform{"linux", "amd64"}, Archive: "a.tar.gz", SHA256: "00", Bin: "kubectl-vault"}})
 	require.NoError(t, err)
-	assert.True(t, bytes.HasPrefix(b, []byte("apiVersion: krew.googlecontainers.github.io/v1alpha2\nkind: Plugin\nmetadata:\n  name: vault\nspec:\n  version: v1.2.3\n")), string(b))
+	assert.True(t, bytes.HasPrefix(b, []byte("apiVersion: krew.googlecontainertools.github.com/v1alpha2\nkind: Plugin\nmetadata:\n  name: vault\nspec:\n  version: v1.2.3\n")), string(b))
 }
