@@ -221,14 +221,16 @@ vault policy delete %[1]s >/dev/null`, appNS))
 		sel := "app.kubernetes.io/instance=" + release + ",app.kubernetes.io/component=injector"
 		before := c.podNames(t, relNS, sel)
 		require.NotEmpty(t, before)
-		load := c.startAdmissionLoad(t, appNS, annotatedPod("load", map[string]string{
+		loadPod := annotatedPod("load", map[string]string{
 			"vault.hashicorp.com/agent-inject":           "true",
 			"vault.hashicorp.com/role":                   appNS,
 			"vault.hashicorp.com/agent-inject-secret-db": "secret/data/" + appNS + "/db",
-		}))
+		})
+		loadPod.Spec.Containers[0].SecurityContext = restrictedApp()
+		load := c.startAdmissionLoad(t, appNS, loadPod)
 		time.Sleep(2 * time.Second) // some admissions before the rollout starts
 		out, err := c.helm(t, helmBin, home, "upgrade", release, chart, "-n", relNS, "-f", valuesFile,
-			"--set", "injector.podAnnotations.e2e-rollout="+time.Now().UTC().Format("150405"), "--wait", "--timeout", "3m")
+			"--set-string", "injector.podAnnotations.e2e-rollout="+time.Now().UTC().Format("150405"), "--wait", "--timeout", "3m")
 		require.NoError(t, err, out)
 		// Past the old pods' shutdownDelay (5s) and termination, with load still running.
 		require.Eventually(t, func() bool {
