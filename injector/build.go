@@ -207,6 +207,12 @@ func (b *builder) apply() {
 	}
 	if initC != nil && initC.Name == InitContainerName {
 		b.patchContainer(initC, AnnInitJSONPatch, spec.InitJSONPatch)
+	} else if spec.InitJSONPatch != "" {
+		why := fmt.Sprintf("the agent runs as a native sidecar (patch it with %s, or set %s: \"false\")", AnnJSONPatch, ExtNativeSidecar)
+		if !native {
+			why = "agent-pre-populate is false"
+		}
+		b.warnings = append(b.warnings, fmt.Sprintf("annotation %s is ignored: the pod gets no %s container to patch, %s", AnnInitJSONPatch, InitContainerName, why))
 	}
 
 	// Application containers see the secrets; so do the pod's init containers that run

@@ -36,7 +36,7 @@ var migrationDifferences = map[string]string{
 	AnnJSONPatch: "The patch applies to vaultkube's agent container: its command is `/vaultkube-agent agent` (no shell, no `VAULT_CONFIG`; its configuration is JSON in `VAULTKUBE_AGENT_CONFIG`). " +
 		"Patches of resources, security context or mounts carry over; patches of vault-k8s's command, args or env do not mean the same.",
 	AnnInitJSONPatch: "As `agent-json-patch`, for the init container `vault-agent-init` (in env mode `vaultkube-install`). " +
-		"A native sidecar (the default) has no `vault-agent-init`: the patch is then not applied, without a warning.",
+		"A native sidecar (the default) has no `vault-agent-init`: the patch is then not applied, and the admission answers with a warning that says so.",
 	AnnTemplate: "Parsed at admission: a syntax error refuses the pod with the annotation named (vault-k8s admits it and the agent fails in the pod).",
 	AnnRevokeOnShutdown: "Also revokes in init-only agents and in env mode, when the agent is done with its token. " +
 		"The sidecar revokes when it stops (no `preStop` hook and no `agent-revoke-grace` wait).",
@@ -272,7 +272,7 @@ func TestMigrationFacts(t *testing.T) {
 		assert.Empty(t, cfg.Templates, "no secret annotation, nothing to render")
 	})
 
-	t.Run("agent-init-json-patch: vault-agent-init or vaultkube-install; nothing with a native sidecar", func(t *testing.T) {
+	t.Run("agent-init-json-patch: vault-agent-init or vaultkube-install; a warning with a native sidecar", func(t *testing.T) {
 		patch := `[{"op":"replace","path":"/resources/limits/cpu","value":"777m"}]`
 		patched := func(c *corev1.Container) bool {
 			require.NotNil(t, c)
@@ -286,7 +286,12 @@ func TestMigrationFacts(t *testing.T) {
 		cfg := testConfig()
 		cfg.NativeSidecar = NativeTrue
 		out, w := mustMutate(t, loadPod(t, "web", basic(AnnInitJSONPatch, patch)), cfg)
-		assert.Empty(t, w)
+		require.Len(t, w, 1)
+		assert.Contains(t, w[0], "annotation "+AnnInitJSONPatch+" is ignored: the pod gets no "+InitContainerName+" container to patch, the agent runs as a native sidecar")
+		cfg.NativeSidecar = NativeFalse
+		_, w = mustMutate(t, loadPod(t, "web", basic(AnnInitJSONPatch, patch, AnnPrePopulate, "false")), cfg)
+		require.Len(t, w, 1)
+		assert.Contains(t, w[0], "container to patch, agent-pre-populate is false")
 		assert.Nil(t, findContainer(out.Spec.InitContainers, InitContainerName))
 		assert.False(t, patched(findContainer(out.Spec.InitContainers, AgentContainerName)))
 	})
