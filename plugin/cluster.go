@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vaultkube/vaultkube/plugin/pivot"
 )
 
 // Executor runs a command in the Vault container of a pod. Stdin, stdout and stderr are
@@ -50,8 +52,8 @@ type Cluster struct {
 	Secrets    SecretStore
 	Forwarder  PortForwarder
 	Deleter    PodDeleter
-	Workload   Workload
-	ConfigMaps ConfigMapStore
+	Workload   pivot.Workload       // only pivot changes the StatefulSet and PVCs
+	ConfigMaps pivot.ConfigMapStore // the pivot journal (--journal configmap:NAME)
 }
 
 // ErrPodNotFound is returned when a pod argument names no Vault server pod.

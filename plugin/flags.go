@@ -124,26 +124,32 @@ func (g *Globals) validate(streams genericiooptions.IOStreams) error {
 // readToken reads the Vault token from --vault-token-file (or VAULT_TOKEN with "-").
 // The token stays in memory: it only ever travels on an exec's stdin.
 func (g *Globals) readToken() (string, error) {
-	if g.TokenFile == "" {
+	return readTokenFile("--vault-token-file", g.TokenFile)
+}
+
+// readTokenFile reads a token from file, named by flag in errors ("-" reads VAULT_TOKEN);
+// "" when file is "".
+func readTokenFile(flag, file string) (string, error) {
+	if file == "" {
 		return "", nil
 	}
-	if g.TokenFile == "-" {
+	if file == "-" {
 		t := os.Getenv("VAULT_TOKEN")
 		if t == "" {
-			return "", fmt.Errorf("--vault-token-file - reads VAULT_TOKEN, which is empty")
+			return "", fmt.Errorf("%s - reads VAULT_TOKEN, which is empty", flag)
 		}
 		return t, nil
 	}
-	b, err := os.ReadFile(g.TokenFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("read --vault-token-file: %w", err)
+		return "", fmt.Errorf("read %s: %w", flag, err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {
-		return "", fmt.Errorf("--vault-token-file %s is empty", g.TokenFile)
+		return "", fmt.Errorf("%s %s is empty", flag, file)
 	}
 	if strings.ContainsAny(t, "\r\n") {
-		return "", fmt.Errorf("--vault-token-file %s holds more than one line; it must hold only the token", g.TokenFile)
+		return "", fmt.Errorf("%s %s holds more than one line; it must hold only the token", flag, file)
 	}
 	return t, nil
 }

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/vaultkube/vaultkube/plugin/internal/poll"
 )
 
 // newKubeCluster builds the real cluster access from kubectl's flags.
@@ -190,7 +192,7 @@ func (k *kube) DeletePVC(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	werr := waitFor(ctx, 2*time.Minute, time.Second, func() (bool, error) {
+	werr := poll.Until(ctx, 2*time.Minute, time.Second, func() (bool, error) {
 		_, err := k.cs.CoreV1().PersistentVolumeClaims(k.ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil

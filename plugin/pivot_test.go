@@ -13,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vaultkube/vaultkube/plugin/internal/snapfile"
+	"github.com/vaultkube/vaultkube/plugin/pivot"
 )
 
 // pivotFixture is a source Vault's snapshot and keys, and a healthy 3-pod target.
@@ -103,7 +106,7 @@ func TestPivot(t *testing.T) {
 	require.NoError(t, err)
 
 	// The journal lists every step.
-	var j pivotJournal
+	var j pivot.Journal
 	jb, err := os.ReadFile(f.journal)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(jb, &j))
@@ -205,6 +208,15 @@ func TestPivotPreflightRefusals(t *testing.T) {
 	_, errOut, code = run(t, f.target, "", "pivot", "--resume", "--source-keys", f.keys, "--vault-token-file", f.token, "--journal", f.journal)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "nothing to resume")
+
+	// a bad --source-token-file is named as such, before anything runs
+	f = newPivotFixture(t)
+	empty := filepath.Join(f.dir, "empty.token")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	out, errOut, code := run(t, f.target, "", f.args("--dry-run", "--source-token-file", empty)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "--source-token-file "+empty+" is empty")
+	assert.Empty(t, out, "no plan")
 }
 
 func TestPivotWrongSourceKeys(t *testing.T) {
@@ -285,10 +297,10 @@ func TestPivotJournalInConfigMap(t *testing.T) {
 	var out1, err1 strings.Builder
 	_, errOut, code := runWith(t, cl, "", &out1, &err1, base...)
 	require.Equal(t, 1, code, errOut)
-	var j pivotJournal
-	require.NoError(t, json.Unmarshal([]byte(f.target.cms["vault-pivot"][journalKey]), &j))
+	var j pivot.Journal
+	require.NoError(t, json.Unmarshal([]byte(f.target.cms["vault-pivot"][pivot.ConfigMapKey]), &j))
 	assert.Equal(t, []string{"backup", "confirm", "leader", "remove-peers", "scale-down"}, j.Done)
-	assert.NotContains(t, f.target.cms["vault-pivot"][journalKey], testToken)
+	assert.NotContains(t, f.target.cms["vault-pivot"][pivot.ConfigMapKey], testToken)
 
 	// A new run refuses while the journal is there; --resume finishes it.
 	_, errOut, code = run(t, f.target, "", base...)
@@ -317,9 +329,9 @@ func interruptedPivot(t *testing.T, f *pivotFixture) []string {
 		"--journal", f.journal, "--poll-interval", "5ms", "--timeout", "2s"}
 }
 
-func editJournal(t *testing.T, f *pivotFixture, edit func(*pivotJournal)) {
+func editJournal(t *testing.T, f *pivotFixture, edit func(*pivot.Journal)) {
 	t.Helper()
-	var j pivotJournal
+	var j pivot.Journal
 	b, err := os.ReadFile(f.journal)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &j))
@@ -335,7 +347,7 @@ func TestPivotResumeDoesNotTrustTheJournal(t *testing.T) {
 		f := newPivotFixture(t)
 		resume := interruptedPivot(t, f)
 		f.target.pvcs["data-postgres-0"] = true
-		editJournal(t, f, func(j *pivotJournal) { j.PVCs = []string{"data-postgres-0"} })
+		editJournal(t, f, func(j *pivot.Journal) { j.PVCs = []string{"data-postgres-0"} })
 		_, errOut, code := run(t, f.target, "", resume...)
 		assert.Equal(t, 3, code, errOut)
 		assert.Contains(t, errOut, "it lists PVCs data-postgres-0 to delete, but StatefulSet vault's claims (--data-claim data) are data-vault-1, data-vault-2: resume refused")
@@ -344,7 +356,7 @@ func TestPivotResumeDoesNotTrustTheJournal(t *testing.T) {
 	t.Run("the journal's StatefulSet must own the pods", func(t *testing.T) {
 		f := newPivotFixture(t)
 		resume := interruptedPivot(t, f)
-		editJournal(t, f, func(j *pivotJournal) { j.Pod0 = "postgres-0" })
+		editJournal(t, f, func(j *pivot.Journal) { j.Pod0 = "postgres-0" })
 		_, errOut, code := run(t, f.target, "", resume...)
 		assert.Equal(t, 3, code, errOut)
 		assert.Contains(t, errOut, "pod 0 postgres-0 is not vault-0: resume refused")
@@ -355,9 +367,9 @@ func TestPivotResumeDoesNotTrustTheJournal(t *testing.T) {
 		// another snapshot in its place, with a matching FILE.sha256
 		require.NoError(t, os.WriteFile(f.snap, []byte("another vault's snapshot"), 0o600))
 		require.NoError(t, os.Remove(f.snap+".sha256"))
-		sum, err := sha256File(f.snap)
+		sum, err := snapfile.SHA256(f.snap)
 		require.NoError(t, err)
-		require.NoError(t, writeChecksum(f.snap, sum))
+		require.NoError(t, snapfile.WriteChecksum(f.snap, sum))
 		_, errOut, code := run(t, f.target, "", resume...)
 		assert.Equal(t, 3, code, errOut)
 		assert.Contains(t, errOut, "does not match the journal's sha256")

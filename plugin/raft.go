@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path"
 	"strconv"
 	"strings"
@@ -118,17 +119,11 @@ func (o *RaftRecoverOptions) Run(ctx context.Context) error {
 	if a := activePod(sts); a != nil {
 		fmt.Fprintf(o.ErrOut, "Warning: pod %s is active, so the cluster has quorum: prefer `vault operator raft remove-peer` over recovery.\n", a.Pod)
 	}
-	var out, errb strings.Builder
-	nodeIDFile := path.Join(o.g.DataDir, "node-id")
-	if err := o.cluster.Exec.Exec(ctx, target.Name, []string{"cat", nodeIDFile}, nil, &out, &errb); err != nil {
-		return fmt.Errorf("read %s in pod %s: %v %s (is the raft data on %s? use --vault-data-dir)", nodeIDFile, target.Name, err, strings.TrimSpace(errb.String()), o.g.DataDir)
+	nodeID, err := readNodeID(ctx, o.g, o.cluster.Exec, target.Name, "is the raft data on "+o.g.DataDir+"? use --vault-data-dir")
+	if err != nil {
+		return err
 	}
-	nodeID := strings.TrimSpace(out.String())
-	if nodeID == "" || strings.ContainsAny(nodeID, " \n\t\"") {
-		return fmt.Errorf("%s in pod %s holds no usable node id", nodeIDFile, target.Name)
-	}
-	addr := target.Name + "." + o.HeadlessService + ":" + strconv.Itoa(o.ClusterPort)
-	peers, err := json.Marshal([]PeerJSON{{ID: nodeID, Address: addr}})
+	peers, err := onePeerJSON(target.Name, nodeID, o.HeadlessService, o.ClusterPort)
 	if err != nil {
 		return err
 	}
@@ -152,8 +147,8 @@ func (o *RaftRecoverOptions) Run(ctx context.Context) error {
 			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("raft recover declined")}
 		}
 	}
-	if err := writeInPod(ctx, o.cluster.Exec, target.Name, dest, peers, o.ErrOut); err != nil {
-		return fmt.Errorf("write %s in pod %s: %w", dest, target.Name, err)
+	if err := writePeersJSON(ctx, o.g, o.cluster.Exec, target.Name, peers, o.ErrOut); err != nil {
+		return err
 	}
 	fmt.Fprintf(o.ErrOut, "Wrote %s in pod %s.\n", dest, target.Name)
 	if o.Restart {
@@ -161,6 +156,37 @@ func (o *RaftRecoverOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("delete pod %s: %w", target.Name, err)
 		}
 		fmt.Fprintf(o.ErrOut, "Deleted pod %s; once it runs again: `kubectl vault unseal %s`.\n", target.Name, target.Name)
+	}
+	return nil
+}
+
+// readNodeID reads the raft node id of pod from the node-id file in its data directory;
+// hint says what to check when the file cannot be read.
+func readNodeID(ctx context.Context, g *Globals, ex Executor, pod, hint string) (string, error) {
+	var out, errb strings.Builder
+	f := path.Join(g.DataDir, "node-id")
+	if err := ex.Exec(ctx, pod, []string{"cat", f}, nil, &out, &errb); err != nil {
+		return "", fmt.Errorf("read %s in pod %s: %v %s (%s)", f, pod, err, strings.TrimSpace(errb.String()), hint)
+	}
+	id := strings.TrimSpace(out.String())
+	if id == "" || strings.ContainsAny(id, " \n\t\"") {
+		return "", fmt.Errorf("%s in pod %s holds no usable node id", f, pod)
+	}
+	return id, nil
+}
+
+// onePeerJSON is the peers.json of a one-node raft cluster: pod, reached through the
+// headless Service on the cluster port.
+func onePeerJSON(pod, nodeID, headlessService string, clusterPort int) ([]byte, error) {
+	addr := pod + "." + headlessService + ":" + strconv.Itoa(clusterPort)
+	return json.Marshal([]PeerJSON{{ID: nodeID, Address: addr}})
+}
+
+// writePeersJSON writes raft/peers.json in pod's data directory.
+func writePeersJSON(ctx context.Context, g *Globals, ex Executor, pod string, peers []byte, errOut io.Writer) error {
+	dest := path.Join(g.DataDir, "raft", "peers.json")
+	if err := writeInPod(ctx, ex, pod, dest, peers, errOut); err != nil {
+		return fmt.Errorf("write %s in pod %s: %w", dest, pod, err)
 	}
 	return nil
 }

@@ -6,11 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,6 +17,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/vaultkube/vaultkube/plugin/internal/poll"
+	"github.com/vaultkube/vaultkube/plugin/internal/snapfile"
 )
 
 // NewCmdSnapshot returns `kubectl vault snapshot save|restore`.
@@ -176,7 +176,7 @@ func (o *SnapshotSaveOptions) Run(ctx context.Context) error {
 		}
 		os.Remove(partial)
 		f = nil
-		if err := writeChecksum(o.File, sum); err != nil {
+		if err := snapfile.WriteChecksum(o.File, sum); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.ErrOut, "Snapshot of cluster %s (%d bytes, sha256 %s) saved to %s and %s.sha256.\n", dash(act.Vault.ClusterName), cw.n, sum, o.File, o.File)
@@ -248,37 +248,7 @@ func (o *SnapshotRestoreOptions) Validate() error {
 	if err := o.g.validate(o.IOStreams); err != nil {
 		return err
 	}
-	return verifySnapshotFile(o.File, o.NoChecksum, o.ErrOut)
-}
-
-// verifySnapshotFile checks a snapshot against FILE.sha256 before anything touches a cluster.
-func verifySnapshotFile(file string, noChecksum bool, warn io.Writer) error {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("snapshot %s: %w", file, err)
-	}
-	if !fi.Mode().IsRegular() || fi.Size() == 0 {
-		return fmt.Errorf("snapshot %s is not a regular non-empty file", file)
-	}
-	want, err := readChecksum(file)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if noChecksum {
-				fmt.Fprintf(warn, "Warning: no %s.sha256; restoring unchecked (--no-checksum).\n", file)
-				return nil
-			}
-			return &CodedError{Code: ExitRefused, Err: fmt.Errorf("no %s.sha256 beside the snapshot: restore refused (--no-checksum overrides)", file)}
-		}
-		return err
-	}
-	got, err := sha256File(file)
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return &CodedError{Code: ExitRefused, Err: fmt.Errorf("snapshot %s does not match %s.sha256 (sha256 %s, expected %s): restore refused", file, file, got, want)}
-	}
-	return nil
+	return snapfile.Verify(o.File, o.NoChecksum, o.ErrOut)
 }
 
 // Run restores the snapshot.
@@ -340,11 +310,11 @@ func (o *SnapshotRestoreOptions) Run(ctx context.Context) error {
 	}
 	// A snapshot of another cluster brings its keyring: Vault seals itself within seconds.
 	var sealed bool
-	poll := o.poll
-	if poll == 0 {
-		poll = time.Second
+	interval := o.poll
+	if interval == 0 {
+		interval = time.Second
 	}
-	_ = waitFor(ctx, o.Wait, poll, func() (bool, error) {
+	_ = poll.Until(ctx, o.Wait, interval, func() (bool, error) {
 		s, err := v.status(ctx, act.Pod)
 		if err == nil && s.Sealed {
 			sealed = true
@@ -498,58 +468,6 @@ func sha256InPod(ctx context.Context, ex Executor, pod, p string) (string, error
 		return "", fmt.Errorf("sha256sum in pod %s: unexpected output", pod)
 	}
 	return sum, nil
-}
-
-func writeChecksum(file, sum string) error {
-	f, err := os.OpenFile(file+".sha256", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(f, "%s  %s\n", sum, filepath.Base(file))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// readChecksum reads FILE.sha256 in sha256sum's format.
-func readChecksum(file string) (string, error) {
-	f, err := os.Open(file + ".sha256")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(io.LimitReader(f, 4096)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
-	}
-	sum, ok := parseChecksumLine(line)
-	if !ok {
-		return "", fmt.Errorf("%s.sha256 is not in sha256sum format", file)
-	}
-	return sum, nil
-}
-
-// parseChecksumLine reads the hash of a sha256sum line ("<64 hex>  <name>").
-func parseChecksumLine(line string) (string, bool) {
-	sum, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-	if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
-		return "", false
-	}
-	return strings.ToLower(sum), true
-}
-
-func sha256File(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var h hash.Hash = sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 type countWriter struct {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vaultkube/vaultkube/plugin/internal/snapfile"
 )
 
 // patternReader yields n deterministic pseudo-random bytes without holding them.
@@ -118,7 +120,7 @@ func TestSnapshotStreamsWithoutHoldingTheSnapshot(t *testing.T) {
 
 	restored := measure("snapshot", "restore", snap, "--yes", "--vault-token-file", tok)
 	assert.Less(t, restored, uint64(size/8), "snapshot restore allocated %d bytes for a %d-byte snapshot", restored, size)
-	want, _ := sha256File(snap)
+	want, _ := snapfile.SHA256(snap)
 	for _, got := range ex.received {
 		assert.Equal(t, want, got, "the pod received the file unchanged")
 	}

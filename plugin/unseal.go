@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/vaultkube/vaultkube/plugin/internal/poll"
 )
 
 // UnsealOptions are the options of `kubectl vault unseal`.
@@ -296,7 +298,7 @@ func (u *unsealer) unsealPod(ctx context.Context, pod string, st *SealStatus) er
 			// A raft joiner takes unseal keys only once its retry_join has fetched the
 			// leader's challenge (it retries every 2s): keep offering the first key.
 			fmt.Fprintf(u.log, "%s: waiting for it to reach the raft leader (retry_join)\n", pod)
-			werr := waitFor(ctx, u.wait, u.pollInterval(), func() (bool, error) {
+			werr := poll.Until(ctx, u.wait, u.pollInterval(), func() (bool, error) {
 				s, err = u.v.unsealOnce(ctx, pod, key, u.migrate)
 				return err == nil || !isNotInitialised(err), nil
 			})
@@ -336,7 +338,7 @@ func (u *unsealer) unsealPod(ctx context.Context, pod string, st *SealStatus) er
 // last key with sealed=true, progress=0 and unseal shortly after).
 func (u *unsealer) waitUnsealed(ctx context.Context, pod string) error {
 	fmt.Fprintf(u.log, "%s: all keys given, waiting for it to join and unseal\n", pod)
-	err := waitFor(ctx, u.wait, u.pollInterval(), func() (bool, error) {
+	err := poll.Until(ctx, u.wait, u.pollInterval(), func() (bool, error) {
 		s, err := u.v.status(ctx, pod)
 		if err != nil {
 			return false, nil // the pod may restart while it joins

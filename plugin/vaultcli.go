@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 )
 
 // tokenScript runs the Vault CLI with a token read from stdin.
@@ -377,26 +376,4 @@ func classifyUnsealError(pod string, err error) error {
 		return &CodedError{Code: ExitNotReady, Err: fmt.Errorf("pod %s is not initialised: run `kubectl vault init` first", pod)}
 	}
 	return fmt.Errorf("unseal pod %s: %s", pod, m)
-}
-
-// waitFor polls fn every interval until it returns true, an error, or timeout passes.
-func waitFor(ctx context.Context, timeout, interval time.Duration, fn func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := fn()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return context.DeadlineExceeded
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }

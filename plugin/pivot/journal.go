@@ -1,4 +1,4 @@
-package plugin
+package pivot
 
 import (
 	"context"
@@ -17,27 +17,29 @@ type ConfigMapStore interface {
 	DeleteConfigMap(ctx context.Context, name string) error
 }
 
-// journalStore is where a pivot keeps its journal: a local file, or a ConfigMap so that a
-// run interrupted on one machine can be resumed from another.
-type journalStore interface {
+// Store is where a pivot keeps its journal: a local file, or a ConfigMap so that a run
+// interrupted on one machine can be resumed from another.
+type Store interface {
 	Load(ctx context.Context) ([]byte, error) // fs.ErrNotExist when there is none
 	Save(ctx context.Context, b []byte) error
 	Remove(ctx context.Context) error
 	String() string
 }
 
-const journalKey = "journal.json"
+// ConfigMapKey is the key of the journal in its ConfigMap.
+const ConfigMapKey = "journal.json"
 
-// newJournalStore reads --journal: a file path, or configmap:NAME.
-func newJournalStore(spec string, c *Cluster) (journalStore, error) {
+// NewStore reads --journal: a file path, or configmap:NAME in namespace ns (cms may be nil
+// when the cluster access cannot store ConfigMaps).
+func NewStore(spec, ns string, cms ConfigMapStore) (Store, error) {
 	if name, ok := strings.CutPrefix(spec, "configmap:"); ok {
 		if name == "" {
 			return nil, fmt.Errorf("--journal configmap:NAME needs a name")
 		}
-		if c.ConfigMaps == nil {
+		if cms == nil {
 			return nil, fmt.Errorf("--journal %s: this cluster access cannot store ConfigMaps", spec)
 		}
-		return &configMapJournal{name: name, ns: c.Namespace, cms: c.ConfigMaps}, nil
+		return &configMapJournal{name: name, ns: ns, cms: cms}, nil
 	}
 	if spec == "" {
 		return nil, fmt.Errorf("--journal must name a file or configmap:NAME")
@@ -72,15 +74,15 @@ func (c *configMapJournal) Load(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, ok := data[journalKey]
+	s, ok := data[ConfigMapKey]
 	if !ok {
-		return nil, fmt.Errorf("%s has no %s: %w", c, journalKey, fs.ErrNotExist)
+		return nil, fmt.Errorf("%s has no %s: %w", c, ConfigMapKey, fs.ErrNotExist)
 	}
 	return []byte(s), nil
 }
 
 func (c *configMapJournal) Save(ctx context.Context, b []byte) error {
-	return c.cms.PutConfigMap(ctx, c.name, map[string]string{journalKey: string(b)})
+	return c.cms.PutConfigMap(ctx, c.name, map[string]string{ConfigMapKey: string(b)})
 }
 
 func (c *configMapJournal) Remove(ctx context.Context) error {

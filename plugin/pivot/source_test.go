@@ -1,4 +1,4 @@
-package plugin
+package pivot
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func TestSourceVaultIgnoresVaultEnvironment(t *testing.T) {
 
 	// No --source-ca-cert: the test server's certificate is not trusted, whatever
 	// VAULT_SKIP_VERIFY says.
-	sv, err := newSourceVault(srv.URL, "hvs.SOURCE", "", "")
+	sv, err := NewSource(srv.URL, "hvs.SOURCE", "", "")
 	require.NoError(t, err)
 	_, err = sv.sealStatus(context.Background())
 	require.Error(t, err)
@@ -42,12 +42,12 @@ func TestSourceVaultIgnoresVaultEnvironment(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(ca, certPEM(t, srv), 0o600))
 	t.Setenv("VAULT_CACERT", ca)
-	sv, err = newSourceVault(srv.URL, "hvs.SOURCE", "", "")
+	sv, err = NewSource(srv.URL, "hvs.SOURCE", "", "")
 	require.NoError(t, err)
 	_, err = sv.sealStatus(context.Background())
 	require.Error(t, err, "VAULT_CACERT must not be used")
 
-	sv, err = newSourceVault(srv.URL, "hvs.SOURCE", ca, "")
+	sv, err = NewSource(srv.URL, "hvs.SOURCE", ca, "")
 	require.NoError(t, err)
 	st, err := sv.sealStatus(context.Background())
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package plugin
+package pivot
 
 import (
 	"context"
@@ -11,19 +11,20 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vaultkube/vaultkube/internal/vaultclient"
+	"github.com/vaultkube/vaultkube/plugin/internal/snapfile"
 )
 
-// sourceVault is the source of a pivot reached over its HTTP API from this machine (not
+// Source is the source Vault of a pivot reached over its HTTP API from this machine (not
 // through a pod): for its seal status and to take the raft snapshot.
-type sourceVault struct {
+type Source struct {
 	addr string
 	c    *vaultapi.Client
 }
 
-// newSourceVault builds a client for addr; the token goes in a header, never in a URL. TLS
+// NewSource builds a client for addr; the token goes in a header, never in a URL. TLS
 // settings come only from the flags: VAULT_SKIP_VERIFY, VAULT_CACERT, VAULT_TOKEN and the
 // other VAULT_* variables of this machine's environment are not used (issue 18).
-func newSourceVault(addr, token, caCert, serverName string) (*sourceVault, error) {
+func NewSource(addr, token, caCert, serverName string) (*Source, error) {
 	c, err := vaultclient.New(vaultclient.Options{
 		Address: addr,
 		TLS:     vaultclient.TLS{CACert: caCert, ServerName: serverName},
@@ -33,10 +34,10 @@ func newSourceVault(addr, token, caCert, serverName string) (*sourceVault, error
 	}
 	c.SetClientTimeout(0) // snapshots of any size: the context bounds the call
 	c.SetToken(token)
-	return &sourceVault{addr: addr, c: c}, nil
+	return &Source{addr: addr, c: c}, nil
 }
 
-func (s *sourceVault) sealStatus(ctx context.Context) (*vaultapi.SealStatusResponse, error) {
+func (s *Source) sealStatus(ctx context.Context) (*vaultapi.SealStatusResponse, error) {
 	st, err := s.c.Sys().SealStatusWithContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source Vault at %s: %w", s.addr, err)
@@ -46,7 +47,7 @@ func (s *sourceVault) sealStatus(ctx context.Context) (*vaultapi.SealStatusRespo
 
 // snapshot streams the source's raft snapshot into a new file (0600, never overwriting) and
 // writes FILE.sha256 beside it. It returns the checksum.
-func (s *sourceVault) snapshot(ctx context.Context, file string) (string, error) {
+func (s *Source) snapshot(ctx context.Context, file string) (string, error) {
 	partial := file + ".partial"
 	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -75,5 +76,5 @@ func (s *sourceVault) snapshot(ctx context.Context, file string) (string, error)
 	}
 	os.Remove(partial)
 	sum := hex.EncodeToString(h.Sum(nil))
-	return sum, writeChecksum(file, sum)
+	return sum, snapfile.WriteChecksum(file, sum)
 }
