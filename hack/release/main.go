@@ -1,7 +1,8 @@
 // Command release builds a kubectl plugin for every release platform (static, -trimpath)
 // and writes what a release publishes: one archive per platform (tar.gz, zip for windows)
-// with the binary and LICENSE (README.md when there is no LICENSE), checksums.txt in
-// `sha256sum -c` format, and the krew plugin manifest. `make release` runs it:
+// with the binary, LICENSE (README.md when there is no LICENSE) and kubectl_complete-vault,
+// checksums.txt in `sha256sum -c` format, and the krew plugin manifest (from the template
+// plugin/krew/vault.yaml). `make release` runs it:
 //
 //	release -version v0.1.0 -url https://github.com/vaultkube/vaultkube/releases/download/v0.1.0 \
 //	  -ldflags "-s -w -X ...version.Version=v0.1.0" -o dist/release ./cmd/kubectl-vault
@@ -33,6 +34,7 @@ func run(ctx context.Context, args []string) error {
 	flag.StringVar(&cfg.Out, "o", "dist/release", "output `directory`")
 	flag.StringVar(&cfg.Name, "name", cfg.Name, "binary `name`")
 	flag.StringVar(&cfg.Plugin, "plugin", cfg.Plugin, "krew plugin `name` (kubectl PLUGIN)")
+	flag.StringVar(&cfg.Krew, "krew", "plugin/krew/vault.yaml", "krew manifest `template`: all but the version and the platforms")
 	platforms := flag.String("platforms", "", "comma-separated `os/arch` list (default all six)")
 	ldflags := flag.String("ldflags", "-s -w", "go build -ldflags")
 	epoch := flag.Int64("epoch", sourceDateEpoch(), "`seconds` since 1970 for the archives' timestamps (default $SOURCE_DATE_EPOCH or 0)")
@@ -53,9 +55,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	cfg.Time = time.Unix(*epoch, 0).UTC()
 	// krew's index wants a LICENSE in every archive; without one, the README says what it is.
-	cfg.Files = []string{"LICENSE"}
+	// kubectl_complete-vault makes `kubectl vault <TAB>` complete (kubectl 1.26+).
+	cfg.Files = []string{"LICENSE", "cmd/kubectl-vault/kubectl_complete-vault"}
 	if _, err := os.Stat("LICENSE"); err != nil {
-		cfg.Files = []string{"README.md"}
+		cfg.Files[0] = "README.md"
 	}
 	arts, err := Release(ctx, cfg, goBuild(pkg, *ldflags))
 	if err != nil {

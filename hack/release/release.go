@@ -73,6 +73,7 @@ type Config struct {
 	Out       string     // directory of the archives, checksums.txt and the krew manifest
 	Platforms []Platform // one archive each
 	Files     []string   // paths of files that go into every archive beside the binary
+	Krew      string     // the krew manifest template: all but the version and the platforms
 	Time      time.Time  // every archive entry's modification time
 }
 
@@ -89,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("the output directory is required")
 	case len(c.Platforms) == 0:
 		return fmt.Errorf("no platforms")
+	case c.Krew == "":
+		return fmt.Errorf("the krew manifest template is required")
 	}
 	for _, f := range c.Files {
 		if _, err := os.Stat(f); err != nil {
@@ -169,7 +172,15 @@ func Package(cfg Config, p Platform, binary string) (Artifact, error) {
 		if err != nil {
 			return Artifact{}, err
 		}
-		entries = append(entries, entry{filepath.Base(f), 0o644, data})
+		fi, err := os.Stat(f)
+		if err != nil {
+			return Artifact{}, err
+		}
+		mode := int64(0o644)
+		if fi.Mode().Perm()&0o111 != 0 {
+			mode = 0o755 // scripts stay executable (kubectl_complete-vault)
+		}
+		entries = append(entries, entry{filepath.Base(f), mode, data})
 	}
 	var buf bytes.Buffer
 	ext := ".tar.gz"
@@ -254,6 +265,7 @@ type krewSpec struct {
 	Homepage         string         `yaml:"homepage"`
 	ShortDescription string         `yaml:"shortDescription"`
 	Description      string         `yaml:"description"`
+	Caveats          string         `yaml:"caveats,omitempty"`
 	Platforms        []krewPlatform `yaml:"platforms"`
 }
 
@@ -274,29 +286,30 @@ type krewFile struct {
 	To   string `yaml:"to"`
 }
 
-const (
-	homepage         = "https://github.com/vaultkube/vaultkube"
-	shortDescription = "Operate HashiCorp Vault pods in a cluster"
-	description      = `Operates the Vault server pods of a Helm-deployed HashiCorp Vault by exec
-into the pods: status, init, unseal, port-forward, snapshot save and restore,
-and pivot. Unseal keys and tokens travel on the exec's stdin, never in a
-command line.
-`
-)
-
-// KrewManifest is the krew plugin manifest of the archives arts, downloaded from cfg.URL.
+// KrewManifest is the krew plugin manifest of the archives arts, downloaded from cfg.URL:
+// the template cfg.Krew with the version and one platform per archive filled in.
 func KrewManifest(cfg Config, arts []Artifact) ([]byte, error) {
-	m := krewPlugin{
-		APIVersion: "krew.googlecontainertools.github.com/v1alpha2",
-		Kind:       "Plugin",
-		Metadata:   krewMetadata{Name: cfg.Plugin},
-		Spec: krewSpec{
-			Version:          cfg.Version,
-			Homepage:         homepage,
-			ShortDescription: shortDescription,
-			Description:      description,
-		},
+	var m krewPlugin
+	b, err := os.ReadFile(cfg.Krew)
+	if err != nil {
+		return nil, fmt.Errorf("krew manifest template: %w", err)
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("krew manifest template %s: %w", cfg.Krew, err)
+	}
+	switch {
+	case m.APIVersion != "krew.googlecontainertools.github.com/v1alpha2" || m.Kind != "Plugin":
+		return nil, fmt.Errorf("krew manifest template %s: want apiVersion krew.googlecontainertools.github.com/v1alpha2, kind Plugin", cfg.Krew)
+	case m.Metadata.Name != cfg.Plugin:
+		return nil, fmt.Errorf("krew manifest template %s names plugin %q, not %q", cfg.Krew, m.Metadata.Name, cfg.Plugin)
+	case m.Spec.Version != "" || len(m.Spec.Platforms) > 0:
+		return nil, fmt.Errorf("krew manifest template %s sets the version or platforms, which the release fills in", cfg.Krew)
+	case m.Spec.Homepage == "" || m.Spec.ShortDescription == "" || m.Spec.Description == "":
+		return nil, fmt.Errorf("krew manifest template %s needs homepage, shortDescription and description", cfg.Krew)
+	}
+	m.Spec.Version = cfg.Version
 	base := strings.TrimSuffix(cfg.URL, "/")
 	for _, a := range arts {
 		files := []krewFile{{From: a.Bin, To: "."}}

@@ -34,10 +34,13 @@ func testConfig(t *testing.T) Config {
 	dir := t.TempDir()
 	readme := filepath.Join(dir, "README.md")
 	require.NoError(t, os.WriteFile(readme, []byte("# read me"), 0o644))
+	script := filepath.Join(dir, "kubectl_complete-vault")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
 	return Config{
 		Name: "kubectl-vault", Plugin: "vault", Version: "v1.2.3",
 		URL: "https://example.com/releases/v1.2.3/", Out: filepath.Join(dir, "out"),
-		Platforms: DefaultPlatforms, Files: []string{readme}, Time: time.Unix(1700000000, 0).UTC(),
+		Platforms: DefaultPlatforms, Files: []string{readme, script}, Time: time.Unix(1700000000, 0).UTC(),
+		Krew: filepath.Join("..", "..", "plugin", "krew", "vault.yaml"),
 	}
 }
 
@@ -109,7 +112,7 @@ func TestRelease(t *testing.T) {
 			sum := sha256.Sum256(b)
 			assert.Equal(t, hex.EncodeToString(sum[:]), a.SHA256)
 			sums[a.Archive] = a.SHA256
-			assert.Equal(t, map[string]string{bin: "binary " + a.Platform.String(), "README.md": "# read me"},
+			assert.Equal(t, map[string]string{bin: "binary " + a.Platform.String(), "README.md": "# read me", "kubectl_complete-vault": "#!/bin/sh\n"},
 				archiveFiles(t, path, cfg.Time))
 		})
 	}
@@ -135,9 +138,16 @@ func TestRelease(t *testing.T) {
 	assert.Equal(t, "Plugin", m.Kind)
 	assert.Equal(t, "vault", m.Metadata.Name)
 	assert.Equal(t, "v1.2.3", m.Spec.Version)
-	assert.NotEmpty(t, m.Spec.Homepage)
-	assert.NotEmpty(t, m.Spec.ShortDescription)
-	assert.NotEmpty(t, m.Spec.Description)
+	// everything else comes from the template
+	var tmpl krewPlugin
+	tb, err := os.ReadFile(cfg.Krew)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(tb, &tmpl))
+	assert.Equal(t, tmpl.Spec.Homepage, m.Spec.Homepage)
+	assert.Equal(t, tmpl.Spec.ShortDescription, m.Spec.ShortDescription)
+	assert.Equal(t, tmpl.Spec.Description, m.Spec.Description)
+	assert.Equal(t, tmpl.Spec.Caveats, m.Spec.Caveats)
+	assert.NotEmpty(t, m.Spec.Caveats)
 	require.Len(t, m.Spec.Platforms, 6)
 	var selectors []string
 	for _, p := range m.Spec.Platforms {
@@ -152,7 +162,7 @@ func TestRelease(t *testing.T) {
 		assert.Equal(t, "https://example.com/releases/v1.2.3/"+archive, p.URI, "one slash between URL and archive")
 		assert.Equal(t, sums[archive], p.SHA256, archive)
 		assert.Equal(t, bin, p.Bin)
-		assert.Equal(t, []krewFile{{From: bin, To: "."}, {From: "README.md", To: "."}}, p.Files)
+		assert.Equal(t, []krewFile{{From: bin, To: "."}, {From: "README.md", To: "."}, {From: "kubectl_complete-vault", To: "."}}, p.Files)
 	}
 	assert.ElementsMatch(t, []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64", "windows/arm64"}, selectors)
 }
@@ -209,6 +219,10 @@ func TestReleaseBadInput(t *testing.T) {
 			"file for the archives: stat /nonexistent/LICENSE: no such file or directory"},
 		{"bad URL", func(c *Config) { c.URL = "github.com/x" }, fakeBuild, `download URL "github.com/x" is not`},
 		{"no platforms", func(c *Config) { c.Platforms = nil }, fakeBuild, "no platforms"},
+		{"no krew template", func(c *Config) { c.Krew = "" }, fakeBuild, "the krew manifest template is required"},
+		{"krew template sets the version", krewTemplate("  version: v0.0.1\n"), fakeBuild, "sets the version or platforms, which the release fills in"},
+		{"krew template with an unknown field", krewTemplate("  shortDescriptoin: typo\n"), fakeBuild, "field shortDescriptoin not found"},
+		{"krew template of another plugin", func(c *Config) { c.Plugin = "bao" }, fakeBuild, `names plugin "vault", not "bao"`},
 		{"build fails", func(*Config) {}, func(context.Context, Platform, string) error { return fmt.Errorf("exit status 1") },
 			"build kubectl-vault for linux/amd64: exit status 1"},
 		{"build writes nothing", func(*Config) {}, func(context.Context, Platform, string) error { return nil },
@@ -222,6 +236,20 @@ func TestReleaseBadInput(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NoFileExists(t, filepath.Join(cfg.Out, "vault.yaml"), "no manifest after a failure")
 		})
+	}
+}
+
+// krewTemplate writes the real template with extra lines appended to its spec.
+func krewTemplate(extra string) func(*Config) {
+	return func(c *Config) {
+		b, err := os.ReadFile(c.Krew)
+		if err != nil {
+			panic(err)
+		}
+		c.Krew = filepath.Join(filepath.Dir(c.Files[0]), "vault.yaml")
+		if err := os.WriteFile(c.Krew, append(b, extra...), 0o644); err != nil {
+			panic(err)
+		}
 	}
 }
 
