@@ -73,18 +73,6 @@ func exitStatus(err error) (int, bool) {
 	return 0, false
 }
 
-// statefulSetName returns the name of the StatefulSet owning the pods, or "" when none.
-func statefulSetName(pods []corev1.Pod) string {
-	for _, p := range pods {
-		for _, ref := range p.OwnerReferences {
-			if ref.Kind == "StatefulSet" {
-				return ref.Name
-			}
-		}
-	}
-	return ""
-}
-
 // podOrdinal returns the StatefulSet ordinal of a pod name ("vault-2" → 2), or -1.
 func podOrdinal(name string) int {
 	i := strings.LastIndexByte(name, '-')
@@ -118,7 +106,7 @@ func resolvePod(pods []corev1.Pod, arg string) (*corev1.Pod, error) {
 		}
 	}
 	if n, err := strconv.Atoi(arg); err == nil && n >= 0 {
-		if sts := statefulSetName(pods); sts != "" {
+		if sts := pivot.StatefulSetName(pods); sts != "" {
 			want := fmt.Sprintf("%s-%d", sts, n)
 			for i := range pods {
 				if pods[i].Name == want {

@@ -244,8 +244,8 @@ func dataClaims(claim, sts string, replicas int32) []string {
 	return pvcs
 }
 
-// statefulSetName returns the name of the StatefulSet owning the pods, or "" when none.
-func statefulSetName(pods []corev1.Pod) string {
+// StatefulSetName returns the name of the StatefulSet owning the pods, or "" when none.
+func StatefulSetName(pods []corev1.Pod) string {
 	for _, p := range pods {
 		for _, ref := range p.OwnerReferences {
 			if ref.Kind == "StatefulSet" {
@@ -277,7 +277,7 @@ func (o *Options) checkResumedTarget(ctx context.Context) error {
 		return refuse("StatefulSet %s: %v", j.StatefulSet, err)
 	}
 	if pods, err := o.Target.Pods(ctx); err == nil && len(pods) > 0 {
-		if name := statefulSetName(pods); name != j.StatefulSet {
+		if name := StatefulSetName(pods); name != j.StatefulSet {
 			return refuse("it is for StatefulSet %s, but the Vault pods belong to %q", j.StatefulSet, name)
 		}
 	}
@@ -303,7 +303,7 @@ func (o *Options) preflight(ctx context.Context) (*Journal, error) {
 		return nil, err
 	}
 	servers := o.Target.Servers(ctx, pods)
-	name := statefulSetName(pods)
+	name := StatefulSetName(pods)
 	if name == "" {
 		return nil, exitcode.Refusedf("the Vault pods are not owned by a StatefulSet: pivot refused")
 	}
