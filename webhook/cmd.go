@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -45,6 +46,9 @@ type InjectorOptions struct {
 	ShutdownDelay time.Duration
 	// MaxProcs caps GOMAXPROCS (0: no cap); the GOMAXPROCS environment variable wins.
 	MaxProcs int
+	// GCPercent is the garbage collector's target (GOGC; 0: Go's default); the GOGC
+	// environment variable wins.
+	GCPercent int
 
 	AutoTLS AutoTLSOptions
 
@@ -65,6 +69,7 @@ func NewInjectorOptions() *InjectorOptions {
 		ShutdownDelay: 5 * time.Second,
 		MaxConcurrent: DefaultMaxConcurrent,
 		MaxProcs:      DefaultMaxProcs,
+		GCPercent:     DefaultGCPercent,
 		AutoTLS:       DefaultAutoTLSOptions(),
 		Injector:      injector.DefaultConfig(),
 	}
@@ -95,6 +100,9 @@ func NewCmdInjector() *cobra.Command {
 			if procs, ok := cappedProcs(o.MaxProcs, os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); ok {
 				runtime.GOMAXPROCS(procs)
 			}
+			if o.GCPercent > 0 && os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(o.GCPercent)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return o.Run(ctx)
@@ -118,6 +126,7 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format of the injector: json or text")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "after SIGTERM, keep serving (readyz failing) this long before stopping")
 	fs.IntVar(&o.MaxProcs, "max-procs", o.MaxProcs, "run Go code on at most this many CPUs at once (GOMAXPROCS, which Go otherwise sets from the CPU count or the container's CPU limit); 1 answers admission requests with the least CPU and latency; 0: no cap; the GOMAXPROCS environment variable wins")
+	fs.IntVar(&o.GCPercent, "gc-percent", o.GCPercent, "garbage-collection target (GOGC): the heap grows this many percent over the live heap before a collection; 50 keeps the webhook's memory near half of Go's default of 100 for some more CPU per request; 0: Go's default; the GOGC environment variable wins")
 
 	fs.StringVar(&c.VaultAddress, "vault-address", c.VaultAddress, "address of Vault for the agents (annotation vault.hashicorp.com/service overrides it)")
 	fs.StringVar(&c.VaultNamespace, "vault-namespace", c.VaultNamespace, "default Vault Enterprise namespace")
@@ -162,6 +171,13 @@ func (o *InjectorOptions) AddFlags(fs *pflag.FlagSet) {
 // of requests a second.
 const DefaultMaxProcs = 1
 
+// DefaultGCPercent is --gc-percent's default. The webhook's live heap is about 2 MB, far
+// below the 4 MB heap Go grows to before its first collection with GOGC=100; 50 halves
+// that floor. Measured with make bench (docs/performance.md): peak RSS 15.5 MB instead of
+// 17.3 MB (vault-k8s: 33 MB), for 0.36 ms instead of 0.31 ms of CPU per request (vault-k8s:
+// 0.52 ms).
+const DefaultGCPercent = 50
+
 // cappedProcs says which GOMAXPROCS --max-procs asks for: limit when it is below the
 // runtime's current value, unless the GOMAXPROCS environment variable chose that value.
 // Leaving it alone otherwise keeps the runtime following the container's CPU limit.
@@ -197,6 +213,9 @@ func (o *InjectorOptions) Validate() error {
 	}
 	if o.MaxProcs < 0 || o.MaxProcs > 1024 {
 		return fmt.Errorf("--max-procs must be between 0 (no cap) and 1024, got %d", o.MaxProcs)
+	}
+	if o.GCPercent < 0 || o.GCPercent > 10000 {
+		return fmt.Errorf("--gc-percent must be between 0 (Go's default) and 10000, got %d", o.GCPercent)
 	}
 	if o.MaxConcurrent < 0 {
 		return fmt.Errorf("--max-concurrent-requests must be 0 (no limit) or more, got %d", o.MaxConcurrent)
@@ -283,7 +302,7 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 	}
 	cfg := h.Config()
 	log.Info("injector serving", "address", ln.Addr().String(), "vaultAddress", cfg.VaultAddress, "agentImage", cfg.AgentImage,
-		"nativeSidecar", cfg.NativeSidecar, "serverVersion", cfg.ServerVersion, "gomaxprocs", runtime.GOMAXPROCS(0))
+		"nativeSidecar", cfg.NativeSidecar, "serverVersion", cfg.ServerVersion, "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gogc(o.GCPercent))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -307,4 +326,15 @@ func (o *InjectorOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// gogc is the GC target the process runs with, for the log.
+func gogc(flag int) string {
+	if env := os.Getenv("GOGC"); env != "" {
+		return env
+	}
+	if flag > 0 {
+		return fmt.Sprint(flag)
+	}
+	return "100"
 }

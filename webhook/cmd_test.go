@@ -117,6 +117,11 @@ func TestValidate(t *testing.T) {
 	o.Injector.VaultAddress = "https://v:8200"
 	o.MaxProcs = -1
 	assert.ErrorContains(t, o.Validate(), "--max-procs")
+	o = NewInjectorOptions()
+	o.Injector.VaultAddress = "https://v:8200"
+	assert.Equal(t, 50, o.GCPercent)
+	o.GCPercent = -1
+	assert.ErrorContains(t, o.Validate(), "--gc-percent must be between 0 (Go's default) and 10000, got -1")
 }
 
 // startServer runs the injector with cert files on a loopback port, as
