@@ -127,7 +127,7 @@ func (o *RaftRecoverOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dest := path.Join(o.g.DataDir, "raft", "peers.json")
+	dest := peersJSONPath(o.g)
 	fmt.Fprintf(o.ErrOut, "Plan: write %s in pod %s, making it a one-node raft cluster:\n", dest, target.Name)
 	fmt.Fprintf(o.Out, "%s\n", peers)
 	next := fmt.Sprintf("kubectl delete pod %s", target.Name)
@@ -182,9 +182,12 @@ func onePeerJSON(pod, nodeID, headlessService string, clusterPort int) ([]byte, 
 	return json.Marshal([]PeerJSON{{ID: nodeID, Address: addr}})
 }
 
+// peersJSONPath is where raft reads peers.json at start: raft/ in the data directory.
+func peersJSONPath(g *Globals) string { return path.Join(g.DataDir, "raft", "peers.json") }
+
 // writePeersJSON writes raft/peers.json in pod's data directory.
 func writePeersJSON(ctx context.Context, g *Globals, ex Executor, pod string, peers []byte, errOut io.Writer) error {
-	dest := path.Join(g.DataDir, "raft", "peers.json")
+	dest := peersJSONPath(g)
 	if err := writeInPod(ctx, ex, pod, dest, peers, errOut); err != nil {
 		return fmt.Errorf("write %s in pod %s: %w", dest, pod, err)
 	}

@@ -2,8 +2,6 @@ package pivot
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vaultkube/vaultkube/plugin/internal/exitcode"
+	"github.com/vaultkube/vaultkube/plugin/internal/snapfile"
 )
 
 // fakeTarget is a three-pod target that records the calls that change it. The pods and
@@ -187,8 +186,11 @@ func writeSnapshot(file, data string) error {
 	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(data))
-	return os.WriteFile(file+".sha256", []byte(hex.EncodeToString(sum[:])+"  "+filepath.Base(file)+"\n"), 0o600)
+	sum, err := snapfile.SHA256(file)
+	if err != nil {
+		return err
+	}
+	return snapfile.WriteChecksum(file, sum)
 }
 
 type fixture struct {
